@@ -1,0 +1,115 @@
+//! `js-recover plan`: write the change manifest, changing nothing in the store.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::output::{ensure_outside, human_bytes, stdout, write_file_atomic};
+use crate::plan::{self, Change, Manifest};
+use crate::store::in_use::{self, Holder};
+use crate::store::Store;
+use crate::Error;
+
+/// Work out what a standalone nats-server needs changed, and write it as a manifest
+///
+/// Plans, for every stream with num_replicas > 1 or a placement: num_replicas 1 and no
+/// placement, every other byte of meta.inf as it was, and meta.sum recomputed; for every
+/// consumer with num_replicas > 1: num_replicas 0 (as its stream), so the server does not
+/// drop it; and removal of the lost cluster's Raft state (`jetstream/$SYS/_js_`).
+///
+/// The manifest (JSON) holds the exact before/after bytes, their SHA-256 and a readable
+/// diff of every file, and a fingerprint of every directory to remove. Nothing in the
+/// store is changed. A short summary goes to stderr.
+///
+/// Examples:
+///   js-recover plan /srv/survivor --out plan.json
+///   js-recover plan /srv/survivor | jq -r '.changes[].diff // empty'
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct PlanArgs {
+    /// The store: a nats-server store_dir (the parent of `jetstream/`) or `jetstream/` itself
+    pub store: PathBuf,
+    /// Write the manifest to this file (outside the store) instead of stdout
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: PlanArgs) -> Result<(), Error> {
+    let store = Store::open(&args.store)?;
+    refuse_if_in_use(&store)?;
+    if let Some(out) = &args.out {
+        ensure_outside(&store.root, out)?;
+    }
+    let manifest = plan::plan(&store, super::now())?;
+    let json =
+        serde_json::to_string_pretty(&manifest).expect("a manifest always serializes") + "\n";
+    match &args.out {
+        Some(out) => write_file_atomic(out, json.as_bytes())?,
+        None => stdout(&json)?,
+    }
+    eprint!("{}", summary(&manifest, args.out.as_ref()));
+    Ok(())
+}
+
+pub(crate) fn refuse_if_in_use(store: &Store) -> Result<(), Error> {
+    let holders = in_use::holders(&store.root);
+    if holders.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InUse {
+        path: store.root.clone(),
+        holders: describe(&holders),
+    })
+}
+
+pub(crate) fn describe(holders: &[Holder]) -> String {
+    holders
+        .iter()
+        .map(|h| format!("{} (pid {})", h.command, h.pid))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The few lines an operator reads on stderr.
+fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
+    let s = &m.summary;
+    let mut text = String::new();
+    if m.changes.is_empty() {
+        text.push_str(&format!(
+            "plan: nothing to change in `{}`: {} streams and {} consumers are already loadable by a \
+             standalone server, and there is no Raft state\n",
+            m.store, s.streams, s.consumers
+        ));
+    } else {
+        text.push_str(&format!(
+            "plan: {} of {} streams and {} of {} consumers to edit ({} files); {} director{} to remove ({})\n",
+            s.streams_edited,
+            s.streams,
+            s.consumers_edited,
+            s.consumers,
+            s.files_edited,
+            s.dirs_removed,
+            if s.dirs_removed == 1 { "y" } else { "ies" },
+            human_bytes(s.bytes_removed)
+        ));
+        for c in &m.changes {
+            match c {
+                Change::Edit(e) => text.push_str(&format!("  edit    {}\n", e.path)),
+                Change::Remove(r) => {
+                    text.push_str(&format!("  remove  {} ({} files)\n", r.path, r.files))
+                }
+            }
+        }
+    }
+    for w in &m.warnings {
+        text.push_str(&format!("warning: {}\n", w.message));
+    }
+    if let Some(out) = out {
+        text.push_str(&format!(
+            "wrote `{}`; review it with `jq -r '.changes[].diff // empty' {}`\n",
+            out.display(),
+            out.display()
+        ));
+    }
+    text
+}

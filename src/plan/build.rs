@@ -1,0 +1,239 @@
+//! Working out what a standalone nats-server needs changed in a survivor's store.
+//!
+//! - A stream whose `meta.inf` has `num_replicas` > 1 or a `placement` gets `num_replicas: 1`
+//!   and no `placement` (a standalone server refuses both), every other byte as it was.
+//! - A consumer with `num_replicas` > 1 gets `0`, meaning "as the stream": otherwise the
+//!   server refuses it once its stream is R1 ("consumer config replica count exceeds parent
+//!   stream") and, on an interest or work-queue stream, deletes what only it had not acked.
+//! - Each edited `meta.inf` gets its `meta.sum` recomputed; a `meta.sum` that is wrong or
+//!   missing for an unedited file is recomputed too, since the server would skip that stream.
+//! - The Raft state (`_js_` under the system account) leaves the store.
+
+use crate::store::json;
+use crate::store::report::{self, Warning};
+use crate::store::{ChecksumState, MetaContent, MetaFile, Store};
+
+use super::diff;
+use super::manifest::{Change, Edit, Manifest, Remove, Summary, SCHEMA, SCHEMA_VERSION};
+
+/// `defaultFilePerms` in server/filestore.go, for a `meta.sum` that has to be created.
+const DEFAULT_FILE_MODE: u32 = 0o600;
+
+/// Why no plan can be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("`{path}` is not valid JSON: {detail}")]
+    Malformed { path: String, detail: String },
+    #[error("`{path}` is encrypted; encrypted stores are not supported by this version")]
+    Encrypted { path: String },
+}
+
+impl PlanError {
+    pub fn hint(&self) -> &'static str {
+        match self {
+            PlanError::Malformed { .. } => {
+                "restore that file from another copy of the store (a backup, or another node's disk), \
+                 or move its stream directory out of this store copy and recover it separately"
+            }
+            PlanError::Encrypted { .. } => {
+                "js-recover cannot read encrypted metadata yet; `js-recover inspect` still shows the \
+                 rest of the store"
+            }
+        }
+    }
+}
+
+/// Plans the changes for `store`. `now` stamps the manifest.
+pub fn plan(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Manifest, PlanError> {
+    let mut changes = Vec::new();
+    let mut summary = Summary::default();
+    for (_, stream) in store.streams() {
+        summary.streams += 1;
+        summary.consumers += stream.consumers.len();
+        if let Some(meta) = &stream.meta {
+            let name = meta
+                .str_field("name")
+                .unwrap_or(&stream.dir_name)
+                .to_string();
+            if edit_meta(meta, &mut changes, |replicas, has_placement| {
+                stream_fix(&name, replicas, has_placement)
+            })? {
+                summary.streams_edited += 1;
+            }
+        }
+        for consumer in &stream.consumers {
+            let Some(meta) = &consumer.meta else { continue };
+            if edit_meta(meta, &mut changes, |replicas, _| {
+                consumer_fix(&consumer.name, replicas)
+            })? {
+                summary.consumers_edited += 1;
+            }
+        }
+    }
+    summary.files_edited = changes.len();
+
+    let mut warnings = report::warnings(store);
+    for account in &store.accounts {
+        let Some(raft) = &account.raft else { continue };
+        let tree_path = if account.streams.is_empty() && account.other_entries.is_empty() {
+            account.dir.clone()
+        } else {
+            warnings.push(Warning {
+                code: "system-account-has-data".into(),
+                path: Some(account.dir.clone()),
+                message: format!(
+                    "account `{}` holds the Raft state and other data; only `{}` is removed",
+                    account.name, raft.dir
+                ),
+            });
+            raft.dir.clone()
+        };
+        let count = |k| raft.groups.iter().filter(|g| g.kind == k).count();
+        use crate::store::RaftKind::*;
+        let reason = format!(
+            "Raft state of the lost cluster ({} meta, {} stream and {} consumer groups): a standalone \
+             server has no use for it, and the new cluster must not inherit it",
+            count(Meta),
+            count(Stream),
+            count(Consumer)
+        );
+        let tree = crate::store::tree::summarize(&store.abs(&tree_path)).map_err(|e| {
+            PlanError::Malformed {
+                path: tree_path.clone(),
+                detail: e.to_string(),
+            }
+        })?;
+        summary.bytes_removed += tree.bytes;
+        summary.dirs_removed += 1;
+        changes.push(Change::Remove(Remove::new(tree_path, reason, tree)));
+    }
+
+    Ok(Manifest {
+        schema: SCHEMA.into(),
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        created_at: now,
+        store: store.root.display().to_string(),
+        summary,
+        warnings,
+        changes,
+    })
+}
+
+/// What to change in one `meta.inf`: new `num_replicas` (as JSON text), whether to drop
+/// `placement`, and why.
+struct Fix {
+    replicas: Option<&'static str>,
+    drop_placement: bool,
+    reason: String,
+}
+
+fn stream_fix(name: &str, replicas: i64, has_placement: bool) -> Option<Fix> {
+    let mut why = Vec::new();
+    if replicas > 1 {
+        why.push(format!(
+            "num_replicas {replicas} -> 1 (a standalone server refuses more than one replica)"
+        ));
+    }
+    if has_placement {
+        why.push(
+            "placement removed (a standalone server cannot satisfy a cluster placement)"
+                .to_string(),
+        );
+    }
+    (!why.is_empty()).then(|| Fix {
+        replicas: (replicas > 1).then_some("1"),
+        drop_placement: has_placement,
+        reason: format!("stream `{name}`: {}", why.join("; ")),
+    })
+}
+
+fn consumer_fix(name: &str, replicas: i64) -> Option<Fix> {
+    (replicas > 1).then(|| Fix {
+        replicas: Some("0"),
+        drop_placement: false,
+        reason: format!(
+            "consumer `{name}`: num_replicas {replicas} -> 0 (as its stream): a consumer with more \
+             replicas than its R1 stream fails to load and is dropped, and on interest or work-queue \
+             streams its unacknowledged messages are deleted"
+        ),
+    })
+}
+
+/// Adds the edits for one `meta.inf` (and its `meta.sum`) to `changes`; true if it is edited.
+fn edit_meta(
+    meta: &MetaFile,
+    changes: &mut Vec<Change>,
+    fix_for: impl Fn(i64, bool) -> Option<Fix>,
+) -> Result<bool, PlanError> {
+    let fields = match &meta.content {
+        MetaContent::Json { fields, .. } => fields,
+        MetaContent::Encrypted => {
+            return Err(PlanError::Encrypted {
+                path: meta.path.clone(),
+            })
+        }
+        MetaContent::Malformed(detail) => {
+            return Err(PlanError::Malformed {
+                path: meta.path.clone(),
+                detail: detail.clone(),
+            })
+        }
+    };
+    let replicas = meta.replicas().unwrap_or(0);
+    let fix = fix_for(replicas, fields.contains_key("placement"));
+    let edited = fix.is_some();
+    let (after, sum_reason) = match fix {
+        Some(fix) => {
+            let after = apply_fix(&meta.bytes, &fix);
+            changes.push(Change::Edit(Edit::new(
+                meta.path.clone(),
+                fix.reason,
+                meta.mode,
+                Some(&meta.bytes),
+                &after,
+                diff::unified(&meta.path, Some(&meta.bytes), &after),
+            )));
+            (
+                after,
+                "recomputed for the edited meta.inf, or the server skips it".to_string(),
+            )
+        }
+        None if meta.checksum() != ChecksumState::Ok => (
+            meta.bytes.clone(),
+            format!(
+                "meta.sum was {}; recomputed so the server does not skip it",
+                report::checksum_word(meta.checksum())
+            ),
+        ),
+        None => return Ok(false),
+    };
+    let sum = crate::store::checksum::meta_sum(&meta.key_name, &after);
+    let (before, mode) = match &meta.sum {
+        Some((bytes, mode)) => (Some(bytes.as_slice()), *mode),
+        None => (None, DEFAULT_FILE_MODE),
+    };
+    if before != Some(sum.as_bytes()) {
+        changes.push(Change::Edit(Edit::new(
+            meta.sum_path.clone(),
+            sum_reason,
+            mode,
+            before,
+            sum.as_bytes(),
+            diff::unified(&meta.sum_path, before, sum.as_bytes()),
+        )));
+    }
+    Ok(edited)
+}
+
+fn apply_fix(bytes: &[u8], fix: &Fix) -> Vec<u8> {
+    let members = |b: &[u8]| json::parse_object(b).expect("already parsed once").1;
+    let mut out = bytes.to_vec();
+    if fix.drop_placement {
+        out = json::remove_member(&out, &members(&out), "placement");
+    }
+    if let Some(raw) = fix.replicas {
+        out = json::replace_value(&out, &members(&out), "num_replicas", raw);
+    }
+    out
+}

@@ -1,0 +1,235 @@
+//! The change manifest `plan` writes and `apply` carries out.
+//!
+//! # Wire format
+//!
+//! A manifest is one JSON object (schema `js-recover/plan`, version 1). Other tools read it,
+//! so fields are only ever added with a new `schema_version`.
+//!
+//! ```json
+//! {
+//!   "schema": "js-recover/plan",
+//!   "schema_version": 1,
+//!   "tool_version": "0.1.0",
+//!   "created_at": "2026-11-21T12:00:00Z",
+//!   "store": "/var/lib/nats-copy",
+//!   "summary": { "streams": 4, "consumers": 9, "streams_edited": 4, "consumers_edited": 2,
+//!                "files_edited": 12, "dirs_removed": 1, "bytes_removed": 73220 },
+//!   "warnings": [ { "code": "interest-retention", "path": "jetstream/A/streams/EVENTS",
+//!                   "message": "..." } ],
+//!   "changes": [
+//!     { "op": "edit", "path": "jetstream/A/streams/ORDERS/meta.inf", "reason": "...",
+//!       "mode": 420, "before": "{...}", "after": "{...}",
+//!       "before_sha256": "...", "after_sha256": "...", "diff": "--- a/...\n+++ b/...\n..." },
+//!     { "op": "remove", "path": "jetstream/$SYS", "reason": "...",
+//!       "files": 31, "dirs": 12, "bytes": 73220, "fingerprint": "sha256:..." }
+//!   ]
+//! }
+//! ```
+//!
+//! - `store` is the absolute store_dir (the parent of `jetstream/`); every `path` is relative
+//!   to it, `/`-separated, and never contains `..`.
+//! - `edit`: `before` and `after` are the exact file contents when they are UTF-8 text;
+//!   otherwise `before_base64` / `after_base64` carry them (standard base64). A file that does
+//!   not exist yet has `before_sha256: null` and no `before`. `mode` is the permission bits
+//!   the file has (or, for a new file, will get). `diff` is a unified diff for a reviewer: of
+//!   a pretty-printed rendering for JSON, so each changed field stands on its own line. It is
+//!   informative only; `before`/`after` are the truth.
+//! - `remove`: a directory that leaves the store. `files`, `dirs` and `bytes` count what is in
+//!   it; `fingerprint` is a SHA-256 over every entry's relative path, kind, size, mtime and
+//!   mode (see [`crate::store::tree`]), so a later apply can tell cheaply whether it changed
+//!   without reading gigabytes of data.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use crate::store::report::Warning;
+use crate::store::tree::TreeSummary;
+
+pub const SCHEMA: &str = "js-recover/plan";
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub schema: String,
+    pub schema_version: u32,
+    pub tool_version: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub store: String,
+    pub summary: Summary,
+    pub warnings: Vec<Warning>,
+    pub changes: Vec<Change>,
+}
+
+/// Counts a reviewer reads first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub streams: usize,
+    pub consumers: usize,
+    pub streams_edited: usize,
+    pub consumers_edited: usize,
+    pub files_edited: usize,
+    pub dirs_removed: usize,
+    pub bytes_removed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Change {
+    Edit(Edit),
+    Remove(Remove),
+}
+
+impl Change {
+    pub fn path(&self) -> &str {
+        match self {
+            Change::Edit(e) => &e.path,
+            Change::Remove(r) => &r.path,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edit {
+    pub path: String,
+    pub reason: String,
+    pub mode: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_base64: Option<String>,
+    pub after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_base64: Option<String>,
+    pub before_sha256: Option<String>,
+    pub after_sha256: String,
+    pub diff: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remove {
+    pub path: String,
+    pub reason: String,
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+    pub fingerprint: String,
+}
+
+impl Remove {
+    pub fn new(path: String, reason: String, tree: TreeSummary) -> Self {
+        let TreeSummary {
+            files,
+            dirs,
+            bytes,
+            fingerprint,
+        } = tree;
+        Remove {
+            path,
+            reason,
+            files,
+            dirs,
+            bytes,
+            fingerprint,
+        }
+    }
+}
+
+impl Edit {
+    /// An edit from `before` (absent for a new file) to `after`.
+    pub fn new(
+        path: String,
+        reason: String,
+        mode: u32,
+        before: Option<&[u8]>,
+        after: &[u8],
+        diff: String,
+    ) -> Self {
+        let (before_text, before_base64) = match before {
+            Some(b) => split_text(b),
+            None => (None, None),
+        };
+        let (after_text, after_base64) = split_text(after);
+        Edit {
+            path,
+            reason,
+            mode,
+            before: before_text,
+            before_base64,
+            after: after_text,
+            after_base64,
+            before_sha256: before.map(sha256_hex),
+            after_sha256: sha256_hex(after),
+            diff,
+        }
+    }
+
+    /// The bytes the file must have before the edit, or `None` if it must not exist.
+    pub fn before_bytes(&self) -> Result<Option<Vec<u8>>, base64::DecodeError> {
+        decode(&self.before, &self.before_base64)
+    }
+
+    pub fn after_bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
+        Ok(decode(&self.after, &self.after_base64)?.unwrap_or_default())
+    }
+}
+
+fn split_text(bytes: &[u8]) -> (Option<String>, Option<String>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (Some(text.to_string()), None),
+        Err(_) => (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        ),
+    }
+}
+
+fn decode(
+    text: &Option<String>,
+    b64: &Option<String>,
+) -> Result<Option<Vec<u8>>, base64::DecodeError> {
+    match (text, b64) {
+        (Some(t), _) => Ok(Some(t.as_bytes().to_vec())),
+        (None, Some(b)) => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_utf8_goes_in_base64_and_round_trips() {
+        let e = Edit::new(
+            "p".into(),
+            "r".into(),
+            0o644,
+            Some(&[0xff, 0x00, 0x41]),
+            b"ok",
+            String::new(),
+        );
+        assert!(e.before.is_none());
+        assert_eq!(e.before_bytes().unwrap().unwrap(), [0xff, 0x00, 0x41]);
+        assert_eq!(e.after.as_deref(), Some("ok"));
+        let json = serde_json::to_string(&Change::Edit(e.clone())).unwrap();
+        let back: Change = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, Change::Edit(e));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let json = r#"{"op":"remove","path":"x","reason":"r","files":1,"dirs":0,"bytes":2,"fingerprint":"f","extra":1}"#;
+        assert!(serde_json::from_str::<Change>(json).is_err());
+    }
+}

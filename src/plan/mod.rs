@@ -1,0 +1,8 @@
+//! Planning: from a store as read, the change manifest a reviewer approves and `apply`
+//! carries out.
+mod build;
+pub mod diff;
+pub mod manifest;
+
+pub use build::{plan, PlanError};
+pub use manifest::{Change, Edit, Manifest, Remove, Summary, Warning};

@@ -1,0 +1,303 @@
+//! Discovering what a store holds: accounts, streams, consumers and Raft groups.
+//!
+//! The layout mirrors what nats-server recovers at start (`enableJetStream` and
+//! `EnableJetStream` for an account in server/jetstream.go):
+//!
+//! ```text
+//! <store_dir>/jetstream/<account>/streams/<stream>/{meta.inf,meta.sum,meta.key,msgs/,obs/}
+//! <store_dir>/jetstream/<account>/streams/<stream>/obs/<consumer>/{meta.inf,meta.sum,o.dat}
+//! <store_dir>/jetstream/<system account>/_js_/{_meta_,S-*,C-*}    (clustered mode only)
+//! ```
+//!
+//! Only metadata files are read; message blocks are never opened.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::checksum;
+use super::error::StoreError;
+use super::index_db::{self, IndexError, StreamState};
+use super::meta::MetaFile;
+use super::tree::{self, TreeSummary};
+
+/// The directory under `store_dir` that nats-server keeps JetStream in.
+pub const JETSTREAM_DIR: &str = "jetstream";
+/// Where the clustered server keeps its Raft groups, under the system account's directory.
+pub const RAFT_DIR: &str = "_js_";
+const STREAMS_DIR: &str = "streams";
+const CONSUMERS_DIR: &str = "obs";
+
+/// A nats-server store, as found on disk.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Absolute path of the store_dir (the parent of `jetstream/`).
+    pub root: PathBuf,
+    pub accounts: Vec<Account>,
+    /// Entries the server would skip or that look out of place.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub name: String,
+    /// Relative to the store_dir.
+    pub dir: String,
+    pub streams: Vec<Stream>,
+    /// The Raft state, when this is the system account of a clustered server.
+    pub raft: Option<RaftState>,
+    /// Whether the account directory holds anything besides `streams/` and `_js_/`.
+    pub other_entries: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stream {
+    /// The directory name, which keys the stream's `meta.sum`.
+    pub dir_name: String,
+    /// Relative to the store_dir.
+    pub dir: String,
+    /// `None` when the directory has no `meta.inf` (the server skips it).
+    pub meta: Option<MetaFile>,
+    pub consumers: Vec<Consumer>,
+    /// What `msgs/index.db` says, or why that is unknown.
+    pub state: Result<StreamState, IndexError>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    pub name: String,
+    pub dir: String,
+    pub meta: Option<MetaFile>,
+}
+
+/// The `_js_` directory of a clustered server.
+#[derive(Debug, Clone)]
+pub struct RaftState {
+    /// Relative to the store_dir, e.g. `jetstream/$SYS/_js_`.
+    pub dir: String,
+    pub groups: Vec<RaftGroup>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RaftGroup {
+    pub name: String,
+    pub kind: RaftKind,
+    #[serde(flatten)]
+    pub size: TreeSummary,
+}
+
+/// What a Raft group replicates, from its directory name (`groupNameForStream` and friends
+/// in server/jetstream_cluster.go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RaftKind {
+    Meta,
+    Stream,
+    Consumer,
+    Other,
+}
+
+impl RaftKind {
+    fn of(name: &str) -> Self {
+        if name == "_meta_" {
+            RaftKind::Meta
+        } else if name.starts_with("S-") {
+            RaftKind::Stream
+        } else if name.starts_with("C-") {
+            RaftKind::Consumer
+        } else {
+            RaftKind::Other
+        }
+    }
+}
+
+impl Store {
+    /// Reads the store at `path`: a store_dir, or its `jetstream/` directory.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound { path: path.into() });
+        }
+        let abs = path.canonicalize().map_err(StoreError::io(path))?;
+        let root = if abs.join(JETSTREAM_DIR).is_dir() {
+            abs
+        } else if abs.file_name().is_some_and(|n| n == JETSTREAM_DIR) && abs.is_dir() {
+            abs.parent()
+                .expect("a named directory has a parent")
+                .to_path_buf()
+        } else {
+            return Err(StoreError::NotAStore { path: path.into() });
+        };
+        let mut store = Store {
+            root,
+            accounts: Vec::new(),
+            notes: Vec::new(),
+        };
+        let js = store.root.join(JETSTREAM_DIR);
+        for (name, path) in dir_entries(&js)? {
+            if !path.is_dir() || is_symlink(&path) {
+                store.notes.push(format!(
+                    "`{JETSTREAM_DIR}/{name}` is not an account directory; left alone"
+                ));
+                continue;
+            }
+            if name.starts_with('.') {
+                // `.snapshots-staging` and similar server scratch space.
+                continue;
+            }
+            let account = read_account(&name, &path, &mut store.notes)?;
+            store.accounts.push(account);
+        }
+        Ok(store)
+    }
+
+    /// Absolute path of a store-relative path.
+    pub fn abs(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn streams(&self) -> impl Iterator<Item = (&Account, &Stream)> {
+        self.accounts
+            .iter()
+            .flat_map(|a| a.streams.iter().map(move |s| (a, s)))
+    }
+
+    /// Every `meta.inf` in the store, streams and consumers.
+    pub fn meta_files(&self) -> impl Iterator<Item = &MetaFile> {
+        self.streams().flat_map(|(_, s)| {
+            s.meta
+                .iter()
+                .chain(s.consumers.iter().filter_map(|c| c.meta.as_ref()))
+        })
+    }
+}
+
+fn read_account(name: &str, path: &Path, notes: &mut Vec<String>) -> Result<Account, StoreError> {
+    let dir = format!("{JETSTREAM_DIR}/{name}");
+    let mut account = Account {
+        name: name.into(),
+        dir: dir.clone(),
+        streams: Vec::new(),
+        raft: None,
+        other_entries: Vec::new(),
+    };
+    for (entry, entry_path) in dir_entries(path)? {
+        match entry.as_str() {
+            STREAMS_DIR if entry_path.is_dir() => {
+                for (stream, stream_path) in dir_entries(&entry_path)? {
+                    let rel = format!("{dir}/{STREAMS_DIR}/{stream}");
+                    if !stream_path.is_dir() || is_symlink(&stream_path) {
+                        notes.push(format!("`{rel}` is not a stream directory; left alone"));
+                    } else if stream.starts_with('.') {
+                        // `doStream` deletes these: a stream deletion that did not finish.
+                        notes.push(format!(
+                            "`{rel}` is a partially deleted stream; the server removes it at start"
+                        ));
+                    } else {
+                        account
+                            .streams
+                            .push(read_stream(&stream, &stream_path, rel, notes)?);
+                    }
+                }
+            }
+            RAFT_DIR if entry_path.is_dir() => {
+                let rel = format!("{dir}/{RAFT_DIR}");
+                let mut groups = Vec::new();
+                for (group, group_path) in dir_entries(&entry_path)? {
+                    let size = if group_path.is_dir() && !is_symlink(&group_path) {
+                        tree::summarize(&group_path)?
+                    } else {
+                        tree::summarize_file(&group_path)?
+                    };
+                    groups.push(RaftGroup {
+                        kind: RaftKind::of(&group),
+                        name: group,
+                        size,
+                    });
+                }
+                account.raft = Some(RaftState { dir: rel, groups });
+            }
+            _ => account.other_entries.push(entry),
+        }
+    }
+    Ok(account)
+}
+
+fn read_stream(
+    name: &str,
+    path: &Path,
+    rel: String,
+    notes: &mut Vec<String>,
+) -> Result<Stream, StoreError> {
+    let meta = MetaFile::read(path, &rel, checksum::stream_key(name))?;
+    if meta.is_none() {
+        notes.push(format!("`{rel}` has no meta.inf; the server skips it"));
+    }
+    // Consumers' checksums are keyed by the configured stream name (`ConsumerStore`).
+    let stream_name = meta
+        .as_ref()
+        .and_then(|m| m.str_field("name"))
+        .unwrap_or(name)
+        .to_string();
+    let mut consumers = Vec::new();
+    let obs = path.join(CONSUMERS_DIR);
+    if obs.is_dir() {
+        for (consumer, consumer_path) in dir_entries(&obs)? {
+            let crel = format!("{rel}/{CONSUMERS_DIR}/{consumer}");
+            if !consumer_path.is_dir() || is_symlink(&consumer_path) {
+                notes.push(format!("`{crel}` is not a consumer directory; left alone"));
+                continue;
+            }
+            let cmeta = MetaFile::read(
+                &consumer_path,
+                &crel,
+                checksum::consumer_key(&stream_name, &consumer),
+            )?;
+            if cmeta.is_none() {
+                notes.push(format!("`{crel}` has no meta.inf; the server skips it"));
+            }
+            consumers.push(Consumer {
+                name: consumer,
+                dir: crel,
+                meta: cmeta,
+            });
+        }
+    }
+    let encrypted = meta.as_ref().is_some_and(|m| m.is_encrypted());
+    let state = match std::fs::read(path.join("msgs").join("index.db")) {
+        Ok(buf) => index_db::decode(&stream_name, &buf, encrypted),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(IndexError::Missing),
+        Err(e) => {
+            return Err(StoreError::Io {
+                path: path.join("msgs/index.db"),
+                source: e,
+            })
+        }
+    };
+    Ok(Stream {
+        dir_name: name.into(),
+        dir: rel,
+        meta,
+        consumers,
+        state,
+    })
+}
+
+/// The entries of `dir`, sorted by name, as (name, path).
+fn dir_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(StoreError::io(dir))? {
+        let entry = entry.map_err(StoreError::io(dir))?;
+        let path = entry.path();
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|_| StoreError::NonUtf8Name { path: path.clone() })?;
+        out.push((name, path));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}

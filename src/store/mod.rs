@@ -1,0 +1,18 @@
+//! Reading a nats-server store: its layout, `meta.inf`/`meta.sum` files and their
+//! checksums, `msgs/index.db` summaries, and the Raft state. Nothing here writes, and
+//! nothing here knows about plans.
+pub mod checksum;
+mod error;
+pub mod in_use;
+pub mod index_db;
+pub mod json;
+mod layout;
+pub mod meta;
+pub mod report;
+pub mod tree;
+
+pub use error::StoreError;
+pub use layout::{
+    Account, Consumer, RaftGroup, RaftKind, RaftState, Store, Stream, JETSTREAM_DIR, RAFT_DIR,
+};
+pub use meta::{ChecksumState, MetaContent, MetaFile};
