@@ -6,3 +6,6 @@ pub mod manifest;
 
 pub use build::{plan, PlanError};
 pub use manifest::{Change, Edit, Manifest, Remove, Summary, Warning};
+
+#[cfg(test)]
+mod tests;

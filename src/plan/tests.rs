@@ -1,0 +1,253 @@
+//! Planning over small stores laid out as nats-server lays them out. The meta.inf texts are
+//! as a real 2.12 server writes them; end-to-end tests against real servers live in `tests/`.
+
+use std::path::Path;
+
+use super::*;
+use crate::store::{checksum, Store};
+
+const ORDERS: &str = r#"{"Created":"2026-11-21T11:04:24.963324741Z","name":"ORDERS","description":"orders \u003c\u0026\u003e test","subjects":["orders.\u003e"],"retention":"limits","max_consumers":-1,"max_msgs":-1,"max_bytes":-1,"max_age":0,"max_msgs_per_subject":-1,"max_msg_size":-1,"discard":"old","storage":"file","num_replicas":3,"duplicate_window":120000000000,"placement":{"cluster":"C1"},"compression":"none","allow_direct":false,"mirror_direct":false,"sealed":false,"deny_delete":false,"deny_purge":false,"allow_rollup_hdrs":false,"consumer_limits":{},"allow_msg_ttl":false,"metadata":{"_nats.req.level":"0"}}"#;
+const CONSUMER_R3: &str = r#"{"Created":"2026-11-21T11:04:25.1Z","Name":"AUDIT","durable_name":"AUDIT","deliver_policy":"all","ack_policy":"explicit","ack_wait":30000000000,"max_deliver":-1,"replay_policy":"instant","max_ack_pending":1000,"num_replicas":3}"#;
+const CONSUMER_R0: &str = r#"{"Created":"2026-11-21T11:04:25.1Z","Name":"PROC","durable_name":"PROC","ack_policy":"explicit","num_replicas":0}"#;
+
+fn write(root: &Path, rel: &str, bytes: &[u8]) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn stream(root: &Path, account: &str, dir: &str, meta: &str) {
+    let base = format!("jetstream/{account}/streams/{dir}");
+    write(root, &format!("{base}/meta.inf"), meta.as_bytes());
+    write(
+        root,
+        &format!("{base}/meta.sum"),
+        checksum::meta_sum(dir, meta.as_bytes()).as_bytes(),
+    );
+}
+
+fn consumer(root: &Path, account: &str, stream: &str, name: &str, meta: &str) {
+    let base = format!("jetstream/{account}/streams/{stream}/obs/{name}");
+    write(root, &format!("{base}/meta.inf"), meta.as_bytes());
+    let key = checksum::consumer_key(stream, name);
+    write(
+        root,
+        &format!("{base}/meta.sum"),
+        checksum::meta_sum(&key, meta.as_bytes()).as_bytes(),
+    );
+}
+
+fn raft(root: &Path, sys: &str) {
+    write(
+        root,
+        &format!("jetstream/{sys}/_js_/_meta_/msgs/1.blk"),
+        &[0u8; 100],
+    );
+    write(
+        root,
+        &format!("jetstream/{sys}/_js_/S-R3F-abc/peers.idx"),
+        b"xx",
+    );
+    write(
+        root,
+        &format!("jetstream/{sys}/_js_/C-R3F-def/peers.idx"),
+        b"yy",
+    );
+}
+
+fn survivor() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    stream(dir.path(), "A", "ORDERS", ORDERS);
+    consumer(dir.path(), "A", "ORDERS", "AUDIT", CONSUMER_R3);
+    consumer(dir.path(), "A", "ORDERS", "PROC", CONSUMER_R0);
+    raft(dir.path(), "$SYS");
+    dir
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    "2026-11-21T12:00:00Z".parse().unwrap()
+}
+
+fn edits(m: &Manifest) -> Vec<&Edit> {
+    m.changes
+        .iter()
+        .filter_map(|c| {
+            if let Change::Edit(e) = c {
+                Some(e)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn plans_stream_consumer_and_raft_changes() {
+    let dir = survivor();
+    let m = plan(&Store::open(dir.path()).unwrap(), now()).unwrap();
+    let paths: Vec<&str> = m.changes.iter().map(Change::path).collect();
+    assert_eq!(
+        paths,
+        [
+            "jetstream/A/streams/ORDERS/meta.inf",
+            "jetstream/A/streams/ORDERS/meta.sum",
+            "jetstream/A/streams/ORDERS/obs/AUDIT/meta.inf",
+            "jetstream/A/streams/ORDERS/obs/AUDIT/meta.sum",
+            "jetstream/$SYS",
+        ]
+    );
+    let e = edits(&m);
+    // Every other byte as it was: only the two fields differ.
+    let expected = ORDERS
+        .replace(r#""num_replicas":3"#, r#""num_replicas":1"#)
+        .replace(r#","placement":{"cluster":"C1"}"#, "");
+    assert_eq!(e[0].after.as_deref(), Some(expected.as_str()));
+    assert_eq!(e[0].before.as_deref(), Some(ORDERS));
+    assert_eq!(
+        e[0].before_sha256.as_deref(),
+        Some(manifest::sha256_hex(ORDERS.as_bytes()).as_str())
+    );
+    assert_eq!(e[1].before.as_deref(), Some("a2d5027a6bd44eee"));
+    assert_eq!(
+        e[1].after.as_deref(),
+        Some(checksum::meta_sum("ORDERS", expected.as_bytes()).as_str())
+    );
+    let consumer_after = CONSUMER_R3.replace(r#""num_replicas":3"#, r#""num_replicas":0"#);
+    assert_eq!(e[2].after.as_deref(), Some(consumer_after.as_str()));
+    assert_eq!(
+        e[3].after.as_deref(),
+        Some(checksum::meta_sum("ORDERS/AUDIT", consumer_after.as_bytes()).as_str())
+    );
+    assert!(
+        e[0].diff.contains("-  \"num_replicas\": 3,"),
+        "{}",
+        e[0].diff
+    );
+    let Change::Remove(r) = &m.changes[4] else {
+        panic!()
+    };
+    assert_eq!((r.files, r.bytes), (3, 104));
+    assert_eq!(
+        (
+            m.summary.streams,
+            m.summary.consumers,
+            m.summary.streams_edited,
+            m.summary.consumers_edited
+        ),
+        (1, 2, 1, 1)
+    );
+    assert_eq!(m.summary.files_edited, 4);
+}
+
+#[test]
+fn custom_system_account_and_shared_system_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    stream(dir.path(), "A", "ORDERS", ORDERS);
+    raft(dir.path(), "SYS");
+    stream(
+        dir.path(),
+        "SYS",
+        "AUDITLOG",
+        &ORDERS
+            .replace("ORDERS", "AUDITLOG")
+            .replace(r#""num_replicas":3"#, r#""num_replicas":1"#),
+    );
+    let m = plan(&Store::open(dir.path()).unwrap(), now()).unwrap();
+    let removes: Vec<&str> = m
+        .changes
+        .iter()
+        .filter(|c| matches!(c, Change::Remove(_)))
+        .map(Change::path)
+        .collect();
+    assert_eq!(removes, ["jetstream/SYS/_js_"]);
+    assert!(m
+        .warnings
+        .iter()
+        .any(|w| w.code == "system-account-has-data"));
+}
+
+#[test]
+fn a_store_that_needs_nothing_gets_an_empty_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let r1 = ORDERS
+        .replace(r#""num_replicas":3"#, r#""num_replicas":1"#)
+        .replace(r#","placement":{"cluster":"C1"}"#, "");
+    stream(dir.path(), "A", "ORDERS", &r1);
+    consumer(dir.path(), "A", "ORDERS", "PROC", CONSUMER_R0);
+    let m = plan(&Store::open(dir.path()).unwrap(), now()).unwrap();
+    assert!(m.changes.is_empty(), "{:?}", m.changes);
+}
+
+#[test]
+fn wrong_or_missing_checksum_is_recomputed() {
+    let dir = tempfile::tempdir().unwrap();
+    let r1 = ORDERS
+        .replace(r#""num_replicas":3"#, r#""num_replicas":1"#)
+        .replace(r#","placement":{"cluster":"C1"}"#, "");
+    stream(dir.path(), "A", "ORDERS", &r1);
+    write(
+        dir.path(),
+        "jetstream/A/streams/ORDERS/meta.sum",
+        b"0000000000000000",
+    );
+    consumer(dir.path(), "A", "ORDERS", "PROC", CONSUMER_R0);
+    std::fs::remove_file(
+        dir.path()
+            .join("jetstream/A/streams/ORDERS/obs/PROC/meta.sum"),
+    )
+    .unwrap();
+    let m = plan(&Store::open(dir.path()).unwrap(), now()).unwrap();
+    let e = edits(&m);
+    assert_eq!(e.len(), 2);
+    assert_eq!(e[0].path, "jetstream/A/streams/ORDERS/meta.sum");
+    assert_eq!(
+        e[0].after.as_deref(),
+        Some(checksum::meta_sum("ORDERS", r1.as_bytes()).as_str())
+    );
+    assert_eq!(e[1].path, "jetstream/A/streams/ORDERS/obs/PROC/meta.sum");
+    assert_eq!(e[1].before_sha256, None);
+    assert_eq!(e[1].mode, 0o600);
+    assert_eq!(m.summary.streams_edited, 0);
+}
+
+#[test]
+fn malformed_and_encrypted_meta_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    stream(dir.path(), "A", "ORDERS", &ORDERS[..ORDERS.len() / 2]);
+    let err = plan(&Store::open(dir.path()).unwrap(), now()).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::Malformed { path, .. } if path == "jetstream/A/streams/ORDERS/meta.inf"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("EOF while parsing"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    stream(dir.path(), "A", "ORDERS", ORDERS);
+    write(
+        dir.path(),
+        "jetstream/A/streams/ORDERS/meta.key",
+        &[1u8; 72],
+    );
+    let err = plan(&Store::open(dir.path()).unwrap(), now()).unwrap_err();
+    assert!(matches!(err, PlanError::Encrypted { .. }), "{err}");
+}
+
+#[test]
+fn non_utf8_meta_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut meta = ORDERS
+        .replace("orders \\u003c\\u0026\\u003e test", "X")
+        .into_bytes();
+    // A raw Latin-1 byte inside a string: not UTF-8, so not JSON serde accepts either.
+    let at = meta.windows(3).position(|w| w == b"\"X\"").unwrap() + 1;
+    meta[at] = 0xe9;
+    write(dir.path(), "jetstream/A/streams/ORDERS/meta.inf", &meta);
+    write(
+        dir.path(),
+        "jetstream/A/streams/ORDERS/meta.sum",
+        checksum::meta_sum("ORDERS", &meta).as_bytes(),
+    );
+    // serde_json rejects invalid UTF-8, so this is a malformed file: refused, not mangled.
+    let err = plan(&Store::open(dir.path()).unwrap(), now()).unwrap_err();
+    assert!(matches!(err, PlanError::Malformed { .. }), "{err}");
+}
