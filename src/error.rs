@@ -43,7 +43,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Store(e) => e.hint().map(str::to_string),
-            Error::Plan(e) => Some(e.hint().to_string()),
+            Error::Plan(e) => e.hint().map(str::to_string),
             Error::InUse { .. } => Some(
                 "stop that nats-server first, or better, work on a copy of its store_dir \
                  (`cp -a STORE STORE.copy`)"

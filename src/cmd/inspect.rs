@@ -45,7 +45,11 @@ pub fn run(args: InspectArgs) -> Result<(), Error> {
             super::plan::describe(&holders)
         );
     }
-    Ok(())
+    // The report shows everything readable; a file the server cannot load still fails the run.
+    match store.first_malformed() {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 fn render(report: &Report) -> String {

@@ -11,7 +11,7 @@
 
 use crate::store::json;
 use crate::store::report::{self, Warning};
-use crate::store::{ChecksumState, MetaContent, MetaFile, Store};
+use crate::store::{ChecksumState, MetaContent, MetaFile, Store, StoreError};
 
 use super::diff;
 use super::manifest::{Change, Edit, Manifest, Remove, Summary, SCHEMA, SCHEMA_VERSION};
@@ -22,23 +22,20 @@ const DEFAULT_FILE_MODE: u32 = 0o600;
 /// Why no plan can be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("`{path}` is not valid JSON: {detail}")]
-    Malformed { path: String, detail: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("`{path}` is encrypted; encrypted stores are not supported by this version")]
     Encrypted { path: String },
 }
 
 impl PlanError {
-    pub fn hint(&self) -> &'static str {
+    pub fn hint(&self) -> Option<&'static str> {
         match self {
-            PlanError::Malformed { .. } => {
-                "restore that file from another copy of the store (a backup, or another node's disk), \
-                 or move its stream directory out of this store copy and recover it separately"
-            }
-            PlanError::Encrypted { .. } => {
+            PlanError::Store(e) => e.hint(),
+            PlanError::Encrypted { .. } => Some(
                 "js-recover cannot read encrypted metadata yet; `js-recover inspect` still shows the \
-                 rest of the store"
-            }
+                 rest of the store",
+            ),
         }
     }
 }
@@ -97,12 +94,7 @@ pub fn plan(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Manifes
             count(Stream),
             count(Consumer)
         );
-        let tree = crate::store::tree::summarize(&store.abs(&tree_path)).map_err(|e| {
-            PlanError::Malformed {
-                path: tree_path.clone(),
-                detail: e.to_string(),
-            }
-        })?;
+        let tree = crate::store::tree::summarize(&store.abs(&tree_path))?;
         summary.bytes_removed += tree.bytes;
         summary.dirs_removed += 1;
         changes.push(Change::Remove(Remove::new(tree_path, reason, tree)));
@@ -174,10 +166,11 @@ fn edit_meta(
             })
         }
         MetaContent::Malformed(detail) => {
-            return Err(PlanError::Malformed {
+            return Err(StoreError::Malformed {
                 path: meta.path.clone(),
                 detail: detail.clone(),
-            })
+            }
+            .into())
         }
     };
     let replicas = meta.replicas().unwrap_or(0);

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::store::{checksum, Store};
+use crate::store::{checksum, Store, StoreError};
 
 const ORDERS: &str = r#"{"Created":"2026-11-21T11:04:24.963324741Z","name":"ORDERS","description":"orders \u003c\u0026\u003e test","subjects":["orders.\u003e"],"retention":"limits","max_consumers":-1,"max_msgs":-1,"max_bytes":-1,"max_age":0,"max_msgs_per_subject":-1,"max_msg_size":-1,"discard":"old","storage":"file","num_replicas":3,"duplicate_window":120000000000,"placement":{"cluster":"C1"},"compression":"none","allow_direct":false,"mirror_direct":false,"sealed":false,"deny_delete":false,"deny_purge":false,"allow_rollup_hdrs":false,"consumer_limits":{},"allow_msg_ttl":false,"metadata":{"_nats.req.level":"0"}}"#;
 const CONSUMER_R3: &str = r#"{"Created":"2026-11-21T11:04:25.1Z","Name":"AUDIT","durable_name":"AUDIT","deliver_policy":"all","ack_policy":"explicit","ack_wait":30000000000,"max_deliver":-1,"replay_policy":"instant","max_ack_pending":1000,"num_replicas":3}"#;
@@ -216,7 +216,7 @@ fn malformed_and_encrypted_meta_are_refused() {
     stream(dir.path(), "A", "ORDERS", &ORDERS[..ORDERS.len() / 2]);
     let err = plan(&Store::open(dir.path()).unwrap(), now()).unwrap_err();
     assert!(
-        matches!(&err, PlanError::Malformed { path, .. } if path == "jetstream/A/streams/ORDERS/meta.inf"),
+        matches!(&err, PlanError::Store(StoreError::Malformed { path, .. }) if path == "jetstream/A/streams/ORDERS/meta.inf"),
         "{err}"
     );
     assert!(err.to_string().contains("EOF while parsing"), "{err}");
@@ -249,5 +249,8 @@ fn non_utf8_meta_is_refused() {
     );
     // serde_json rejects invalid UTF-8, so this is a malformed file: refused, not mangled.
     let err = plan(&Store::open(dir.path()).unwrap(), now()).unwrap_err();
-    assert!(matches!(err, PlanError::Malformed { .. }), "{err}");
+    assert!(
+        matches!(err, PlanError::Store(StoreError::Malformed { .. })),
+        "{err}"
+    );
 }

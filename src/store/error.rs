@@ -15,6 +15,8 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("`{path}` is not valid JSON: {detail}")]
+    Malformed { path: String, detail: String },
     #[error("`{path}` has a name that is not valid UTF-8")]
     NonUtf8Name { path: PathBuf },
 }
@@ -35,6 +37,10 @@ impl StoreError {
             StoreError::Io { .. } => {
                 Some("check the permissions; run as the user that owns the store")
             }
+            StoreError::Malformed { .. } => Some(
+                "restore that file from another copy of the store (a backup, or another node's disk), \
+                 or move its stream directory out of this store copy and recover it separately",
+            ),
             StoreError::NonUtf8Name { .. } => {
                 Some("rename the entry or move it out of the store copy")
             }

@@ -161,6 +161,17 @@ impl Store {
             .flat_map(|a| a.streams.iter().map(move |s| (a, s)))
     }
 
+    /// The first `meta.inf` that is not valid JSON, as an error.
+    pub fn first_malformed(&self) -> Option<StoreError> {
+        self.meta_files().find_map(|m| match &m.content {
+            super::MetaContent::Malformed(detail) => Some(StoreError::Malformed {
+                path: m.path.clone(),
+                detail: detail.clone(),
+            }),
+            _ => None,
+        })
+    }
+
     /// Every `meta.inf` in the store, streams and consumers.
     pub fn meta_files(&self) -> impl Iterator<Item = &MetaFile> {
         self.streams().flat_map(|(_, s)| {
