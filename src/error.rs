@@ -45,8 +45,8 @@ impl Error {
             Error::Store(e) => e.hint().map(str::to_string),
             Error::Plan(e) => e.hint().map(str::to_string),
             Error::InUse { .. } => Some(
-                "stop that nats-server first, or better, work on a copy of its store_dir \
-                 (`cp -a STORE STORE.copy`)"
+                "stop it first (a nats-server must be stopped before its store is edited), or better, \
+                 work on a copy of the store_dir (`cp -a STORE STORE.copy`)"
                     .into(),
             ),
             Error::OutputInsideStore { .. } => Some("write the file outside the store_dir".into()),

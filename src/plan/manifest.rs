@@ -18,7 +18,7 @@
 //!                   "message": "..." } ],
 //!   "changes": [
 //!     { "op": "edit", "path": "jetstream/A/streams/ORDERS/meta.inf", "reason": "...",
-//!       "mode": 420, "before": "{...}", "after": "{...}",
+//!       "mode": "0600", "before": "{...}", "after": "{...}",
 //!       "before_sha256": "...", "after_sha256": "...", "diff": "--- a/...\n+++ b/...\n..." },
 //!     { "op": "remove", "path": "jetstream/$SYS", "reason": "...",
 //!       "files": 31, "dirs": 12, "bytes": 73220, "fingerprint": "sha256:..." }
@@ -31,7 +31,7 @@
 //! - `edit`: `before` and `after` are the exact file contents when they are UTF-8 text;
 //!   otherwise `before_base64` / `after_base64` carry them (standard base64). A file that does
 //!   not exist yet has `before_sha256: null` and no `before`. `mode` is the permission bits
-//!   the file has (or, for a new file, will get). `diff` is a unified diff for a reviewer: of
+//!   the file has (or, for a new file, will get), as an octal string such as `"0600"`. `diff` is a unified diff for a reviewer: of
 //!   a pretty-printed rendering for JSON, so each changed field stands on its own line. It is
 //!   informative only; `before`/`after` are the truth.
 //! - `remove`: a directory that leaves the store. `files`, `dirs` and `bytes` count what is in
@@ -96,6 +96,7 @@ impl Change {
 pub struct Edit {
     pub path: String,
     pub reason: String,
+    #[serde(with = "octal_mode")]
     pub mode: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
@@ -201,6 +202,21 @@ fn decode(
     }
 }
 
+/// File modes as octal strings (`"0600"`), the way people read them.
+mod octal_mode {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{mode:04o}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        let text = String::deserialize(d)?;
+        u32::from_str_radix(&text, 8)
+            .map_err(|_| D::Error::custom(format!("mode `{text}` is not octal")))
+    }
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -223,6 +239,7 @@ mod tests {
         assert_eq!(e.before_bytes().unwrap().unwrap(), [0xff, 0x00, 0x41]);
         assert_eq!(e.after.as_deref(), Some("ok"));
         let json = serde_json::to_string(&Change::Edit(e.clone())).unwrap();
+        assert!(json.contains(r#""mode":"0644""#), "{json}");
         let back: Change = serde_json::from_str(&json).unwrap();
         assert_eq!(back, Change::Edit(e));
     }

@@ -272,16 +272,15 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
                 format!("meta.sum of stream `{name}` is {}: the server skips this stream until it is recomputed", checksum_word(meta.checksum())),
             ));
         }
-        match meta.str_field("retention") {
-            Some(r @ ("interest" | "workqueue")) => out.push(Warning::new(
+        if let Some(r @ ("interest" | "workqueue")) = meta.str_field("retention") {
+            out.push(Warning::new(
                 &format!("{r}-retention"),
                 &s.dir,
                 format!(
                     "stream `{name}` uses {r} retention: any consumer the server fails to load has its \
                      unacknowledged messages deleted at load, so every consumer must stay loadable"
                 ),
-            )),
-            _ => {}
+            ));
         }
         if let Some(m) = meta
             .fields()

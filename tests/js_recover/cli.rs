@@ -1,0 +1,233 @@
+//! The command line as an operator meets it: help, errors, exit codes, and that `inspect`
+//! and `plan` never change the store. Runs on the real survivor store in `examples/`.
+
+use predicates::prelude::*;
+
+use crate::fixtures::{assert_same_tree, example_store, js_recover, tree};
+use js_recover::plan::{Change, Manifest};
+
+#[test]
+fn version_and_help_with_examples() {
+    js_recover()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(format!("js-recover {}\n", env!("CARGO_PKG_VERSION")));
+    js_recover()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Exit codes"));
+    for sub in ["inspect", "plan"] {
+        js_recover()
+            .args([sub, "--help"])
+            .assert()
+            .success()
+            .stdout(
+                predicate::str::contains("Examples:")
+                    .and(predicate::str::contains(format!("js-recover {sub} "))),
+            );
+    }
+    js_recover().arg("bogus").assert().code(2);
+}
+
+#[test]
+fn not_a_store_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["inspect", "plan"] {
+        js_recover()
+            .args([cmd, dir.path().join("nope").to_str().unwrap()])
+            .assert()
+            .code(1)
+            .stderr(
+                predicate::str::contains("does not exist").and(predicate::str::contains(
+                    "hint: pass the server's `store_dir`",
+                )),
+            );
+        js_recover()
+            .args([cmd, dir.path().to_str().unwrap()])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("is not a nats-server store"));
+    }
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing written"
+    );
+}
+
+#[test]
+fn plan_covers_the_example_and_changes_nothing() {
+    let store = example_store();
+    let before = tree(store.path());
+    let out = tempfile::tempdir().unwrap();
+    let plan_file = out.path().join("plan.json");
+    js_recover()
+        .args([
+            "plan",
+            store.path().to_str().unwrap(),
+            "--out",
+            plan_file.to_str().unwrap(),
+        ])
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains("plan: ")
+                .and(predicate::str::contains("remove  jetstream/$SYS")),
+        );
+    assert_same_tree(&before, &tree(store.path()));
+
+    let text = std::fs::read_to_string(&plan_file).unwrap();
+    let manifest: Manifest = serde_json::from_str(&text).unwrap();
+    assert_eq!(manifest.schema, "js-recover/plan");
+    assert_eq!(
+        manifest.store,
+        store.path().canonicalize().unwrap().to_str().unwrap()
+    );
+    assert_eq!(
+        manifest.created_at.to_rfc3339(),
+        "2026-11-21T12:00:00+00:00"
+    );
+    assert!(manifest
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::Remove(r) if r.path == "jetstream/$SYS")));
+    // Stdout and --out carry the same manifest.
+    let stdout = js_recover()
+        .args(["plan", store.path().to_str().unwrap()])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(String::from_utf8(stdout).unwrap(), text);
+}
+
+#[test]
+fn inspect_json_names_every_stream_and_changes_nothing() {
+    let store = example_store();
+    let before = tree(store.path());
+    let out = js_recover()
+        .args(["inspect", "--json", store.path().to_str().unwrap()])
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(report["schema"], "js-recover/inspect");
+    let dirs = walk_stream_dirs(store.path());
+    let named: Vec<String> = report["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| {
+            a["streams"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["dir"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(named, dirs);
+    js_recover()
+        .args(["inspect", store.path().to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("raft state"));
+    assert_same_tree(&before, &tree(store.path()));
+}
+
+/// Stream directories found by plain directory listing, for cross-checking.
+fn walk_stream_dirs(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut accounts: Vec<_> = std::fs::read_dir(root.join("jetstream"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    accounts.sort();
+    for account in accounts {
+        let Ok(streams) = std::fs::read_dir(account.join("streams")) else {
+            continue;
+        };
+        let mut streams: Vec<_> = streams.map(|e| e.unwrap().path()).collect();
+        streams.sort();
+        out.extend(
+            streams
+                .iter()
+                .map(|s| s.strip_prefix(root).unwrap().to_string_lossy().into_owned()),
+        );
+    }
+    out
+}
+
+#[test]
+fn out_inside_the_store_is_refused() {
+    let store = example_store();
+    let before = tree(store.path());
+    js_recover()
+        .args(["plan", store.path().to_str().unwrap(), "--out"])
+        .arg(store.path().join("jetstream/plan.json"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is inside the store"));
+    assert_same_tree(&before, &tree(store.path()));
+}
+
+#[test]
+fn truncated_meta_inf_is_refused_and_named() {
+    let store = example_store();
+    let meta = first_stream_meta(store.path());
+    let bytes = std::fs::read(&meta).unwrap();
+    std::fs::write(&meta, &bytes[..bytes.len() / 2]).unwrap();
+    let before = tree(store.path());
+    let out = tempfile::tempdir().unwrap();
+    let rel = meta
+        .strip_prefix(store.path())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    js_recover()
+        .args(["plan", store.path().to_str().unwrap(), "--out"])
+        .arg(out.path().join("plan.json"))
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains(format!("error: `{rel}` is not valid JSON"))
+                .and(predicate::str::contains("hint:")),
+        );
+    assert!(!out.path().join("plan.json").exists());
+    // inspect still shows the rest of the store and flags the file, then fails.
+    js_recover()
+        .args(["inspect", store.path().to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("malformed"))
+        .stderr(predicate::str::contains(format!(
+            "error: `{rel}` is not valid JSON"
+        )));
+    assert_same_tree(&before, &tree(store.path()));
+}
+
+#[test]
+fn a_store_held_open_by_a_process_is_refused() {
+    let store = example_store();
+    let meta = first_stream_meta(store.path());
+    let mut holder = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("exec 3<\"$0\"; exec sleep 30")
+        .arg(&meta)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let result = js_recover()
+        .args(["plan", store.path().to_str().unwrap()])
+        .assert();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    result
+        .code(4)
+        .stderr(predicate::str::contains("is in use by sleep"));
+}
+
+fn first_stream_meta(root: &std::path::Path) -> std::path::PathBuf {
+    root.join(&walk_stream_dirs(root)[0]).join("meta.inf")
+}

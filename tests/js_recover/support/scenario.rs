@@ -1,0 +1,276 @@
+//! The data a lost cluster held, and the record of what must survive it.
+//!
+//! `populate` writes a fixed mix of streams, consumers and a KV bucket that
+//! covers the recovery traps (explicit-R3 consumers, interest and workqueue
+//! retention whose messages vanish if a consumer is dropped at load, a custom
+//! placement, an R1 stream). `Expectations` is read back from the live
+//! cluster (see `observe`), never computed, so it is the truth.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
+use async_nats::jetstream::{self, kv, stream};
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::cluster::{Cluster, CLUSTER_NAME};
+use super::config::{ACCOUNT_A, ACCOUNT_B};
+
+/// What must survive, per account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Expectations {
+    pub accounts: BTreeMap<String, AccountExpect>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AccountExpect {
+    pub streams: BTreeMap<String, StreamExpect>,
+    /// Bucket -> key -> value, live keys only (deleted keys are absent).
+    pub kv: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StreamExpect {
+    pub name: String,
+    pub messages: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub bytes: u64,
+    pub consumers: BTreeMap<String, ConsumerExpect>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ConsumerExpect {
+    pub name: String,
+    pub delivered_stream_seq: u64,
+    pub delivered_consumer_seq: u64,
+    pub ack_floor_stream_seq: u64,
+    pub ack_floor_consumer_seq: u64,
+    pub num_ack_pending: u64,
+    pub num_pending: u64,
+}
+
+impl Expectations {
+    /// The stream, or a panic naming what is missing.
+    pub fn stream(&self, account: &str, stream: &str) -> &StreamExpect {
+        self.accounts
+            .get(account)
+            .and_then(|a| a.streams.get(stream))
+            .unwrap_or_else(|| panic!("no stream `{account} > {stream}` in {self:#?}"))
+    }
+
+    /// The consumer, or a panic naming what is missing.
+    pub fn consumer(&self, account: &str, stream: &str, consumer: &str) -> &ConsumerExpect {
+        self.stream(account, stream)
+            .consumers
+            .get(consumer)
+            .unwrap_or_else(|| {
+                panic!("no consumer `{account} > {stream} > {consumer}` in {self:#?}")
+            })
+    }
+}
+
+/// Fills the cluster. `survivor` is the node index the R1 stream `LOCAL` is
+/// pinned to (by its `az:N` tag), so that stream survives too.
+pub async fn populate(cluster: &Cluster, survivor: usize) {
+    let a = jetstream::new(cluster.connect(ACCOUNT_A).await);
+    let b = jetstream::new(cluster.connect(ACCOUNT_B).await);
+    orders(&a).await;
+    events(&a).await;
+    jobs(&a).await;
+    local(&a, &Cluster::tag(survivor)).await;
+    config_kv(&b).await;
+    logs(&b).await;
+}
+
+/// Stream config with the fields every stream here sets.
+fn stream_config(name: &str, subjects: &str, retention: stream::RetentionPolicy) -> stream::Config {
+    stream::Config {
+        name: name.into(),
+        subjects: vec![subjects.into()],
+        retention,
+        num_replicas: 3,
+        ..Default::default()
+    }
+}
+
+async fn create_stream(js: &jetstream::Context, cfg: stream::Config) -> stream::Stream {
+    let name = cfg.name.clone();
+    js.create_stream(cfg)
+        .await
+        .unwrap_or_else(|e| panic!("create stream {name}: {e}"))
+}
+
+/// Durable explicit-ack pull consumer; `replicas` 0 means "inherit".
+async fn durable(s: &stream::Stream, name: &str, replicas: usize) -> PullConsumer {
+    let cfg = pull::Config {
+        durable_name: Some(name.into()),
+        ack_policy: AckPolicy::Explicit,
+        num_replicas: replicas,
+        ..Default::default()
+    };
+    s.create_consumer(cfg)
+        .await
+        .unwrap_or_else(|e| panic!("create consumer {name}: {e}"))
+}
+
+/// Payload of message `i`: sizes spread from a few bytes to 64 KiB.
+fn payload(kind: &str, i: usize) -> Vec<u8> {
+    let len = match i % 7 {
+        0 => 0,
+        1 => 3,
+        2 => 100,
+        3 => 1000,
+        4 => 4096,
+        5 => 17,
+        _ => 300 + i * 11,
+    };
+    let len = if i == 13 { 64 * 1024 } else { len };
+    let mut p = format!("{kind}-{i}:").into_bytes();
+    p.extend((0..len).map(|j| b'a' + ((i + j) % 26) as u8));
+    p
+}
+
+/// Publishes `count` messages, every third with headers, awaiting each ack.
+async fn publish(js: &jetstream::Context, kind: &str, subjects: &[&str], count: usize) {
+    for i in 1..=count {
+        let subject = subjects[i % subjects.len()].to_string();
+        let ack = if i % 3 == 0 {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert("X-Seq", i.to_string().as_str());
+            h.insert("Nats-Msg-Id", format!("{kind}-{i}").as_str());
+            js.publish_with_headers(subject, h, payload(kind, i).into())
+                .await
+        } else {
+            js.publish(subject, payload(kind, i).into()).await
+        };
+        ack.expect("publish")
+            .await
+            .unwrap_or_else(|e| panic!("{kind} message {i} not stored: {e}"));
+    }
+}
+
+/// Fetches exactly `n` messages and double-acks the first `ack` in order, so
+/// the ack floor is exactly `ack` once this returns.
+async fn consume(consumer: &PullConsumer, n: usize, ack: usize) {
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        if got.len() == n {
+            break;
+        }
+        let mut batch = consumer
+            .fetch()
+            .max_messages(n - got.len())
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await
+            .expect("fetch");
+        while let Some(m) = batch.next().await {
+            got.push(m.expect("fetched message"));
+        }
+    }
+    assert_eq!(got.len(), n, "fetched too few messages");
+    for m in got.iter().take(ack) {
+        m.double_ack().await.expect("double ack");
+    }
+}
+
+async fn orders(js: &jetstream::Context) {
+    let mut cfg = stream_config("ORDERS", "orders.>", stream::RetentionPolicy::Limits);
+    cfg.description = Some("orders <&> test".into());
+    cfg.placement = Some(stream::Placement {
+        cluster: Some(CLUSTER_NAME.into()),
+        tags: vec![],
+    });
+    let s = create_stream(js, cfg).await;
+    let subjects = [
+        "orders.eu.new",
+        "orders.us.paid",
+        "orders.eu.shipped.express",
+        "orders.apac",
+    ];
+    publish(js, "order", &subjects, 50).await;
+    let proc = durable(&s, "PROC", 0).await;
+    let audit = durable(&s, "AUDIT", 3).await;
+    // 25 delivered, 20 acked: 5 stay pending, which the server must restore.
+    consume(&proc, 25, 20).await;
+    consume(&audit, 10, 10).await;
+}
+
+async fn events(js: &jetstream::Context) {
+    let cfg = stream_config("EVENTS", "events.>", stream::RetentionPolicy::Interest);
+    let s = create_stream(js, cfg).await;
+    // Consumers first: interest retention drops messages nobody wants.
+    let e1 = durable(&s, "E1", 3).await;
+    let e2 = durable(&s, "E2", 0).await;
+    publish(
+        js,
+        "event",
+        &["events.click", "events.view.page", "events.login"],
+        30,
+    )
+    .await;
+    consume(&e1, 5, 5).await;
+    consume(&e2, 12, 12).await;
+}
+
+async fn jobs(js: &jetstream::Context) {
+    let cfg = stream_config("JOBS", "jobs.>", stream::RetentionPolicy::WorkQueue);
+    let s = create_stream(js, cfg).await;
+    publish(js, "job", &["jobs.resize", "jobs.email.send"], 20).await;
+    let w = durable(&s, "W", 0).await;
+    consume(&w, 7, 7).await;
+}
+
+async fn local(js: &jetstream::Context, tag: &str) {
+    let mut cfg = stream_config("LOCAL", "local.>", stream::RetentionPolicy::Limits);
+    cfg.num_replicas = 1;
+    cfg.placement = Some(stream::Placement {
+        cluster: None,
+        tags: vec![tag.into()],
+    });
+    create_stream(js, cfg).await;
+    publish(js, "local", &["local.a", "local.b.c"], 5).await;
+}
+
+async fn config_kv(js: &jetstream::Context) {
+    let kv = js
+        .create_key_value(kv::Config {
+            bucket: "config".into(),
+            history: 5,
+            num_replicas: 3,
+            ..Default::default()
+        })
+        .await
+        .expect("create kv bucket config");
+    // `app.color` is written once and updated 3 times; `tmp.key` deleted.
+    let puts = [
+        ("app.name", "shop"),
+        ("app.color", "red"),
+        ("db.url", "postgres://db:5432/shop"),
+        ("feature.flags", r#"{"beta":true,"limit":10}"#),
+        ("tmp.key", "to be deleted"),
+        ("app.color", "green"),
+        ("app.color", "blue"),
+        ("app.color", "purple"),
+    ];
+    for (k, v) in puts {
+        kv.put(k, v.to_string().into()).await.expect("kv put");
+    }
+    kv.delete("tmp.key").await.expect("kv delete");
+}
+
+async fn logs(js: &jetstream::Context) {
+    let cfg = stream_config("LOGS", "logs.>", stream::RetentionPolicy::Limits);
+    let s = create_stream(js, cfg).await;
+    publish(
+        js,
+        "log",
+        &["logs.app.info", "logs.app.error", "logs.db"],
+        40,
+    )
+    .await;
+    let tail = durable(&s, "TAIL", 3).await;
+    consume(&tail, 15, 15).await;
+}
