@@ -92,13 +92,21 @@ fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
             if s.dirs_removed == 1 { "y" } else { "ies" },
             human_bytes(s.bytes_removed)
         ));
-        for c in &m.changes {
+        // A store can have thousands of streams: list a screenful, the manifest has the rest.
+        const LISTED: usize = 30;
+        for c in m.changes.iter().take(LISTED) {
             match c {
                 Change::Edit(e) => text.push_str(&format!("  edit    {}\n", e.path)),
                 Change::Remove(r) => {
                     text.push_str(&format!("  remove  {} ({} files)\n", r.path, r.files))
                 }
             }
+        }
+        if m.changes.len() > LISTED {
+            text.push_str(&format!(
+                "  ... and {} more changes in the manifest\n",
+                m.changes.len() - LISTED
+            ));
         }
     }
     for w in &m.warnings {
