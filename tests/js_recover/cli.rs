@@ -231,3 +231,37 @@ fn a_store_held_open_by_a_process_is_refused() {
 fn first_stream_meta(root: &std::path::Path) -> std::path::PathBuf {
     root.join(&walk_stream_dirs(root)[0]).join("meta.inf")
 }
+
+/// What an operator sees on the example store, pinned. A new example store or a change in
+/// wording shows up here for review (`cargo insta review`).
+#[test]
+fn inspect_and_plan_output_on_the_example() {
+    let store = example_store();
+    let root = store.path().canonicalize().unwrap();
+    let root = root.to_str().unwrap();
+    let inspect = js_recover()
+        .arg("inspect")
+        .arg(store.path())
+        .assert()
+        .success();
+    let stdout = String::from_utf8(inspect.get_output().stdout.clone()).unwrap();
+    insta::assert_snapshot!("inspect_example", stdout.replace(root, "[STORE]"));
+
+    let plan = js_recover()
+        .arg("plan")
+        .arg(store.path())
+        .assert()
+        .success();
+    let stderr = String::from_utf8(plan.get_output().stderr.clone()).unwrap();
+    insta::assert_snapshot!("plan_summary_example", stderr.replace(root, "[STORE]"));
+    let manifest: Manifest = serde_json::from_slice(&plan.get_output().stdout).unwrap();
+    let diffs: String = manifest
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Edit(e) if e.path.ends_with("meta.inf") => Some(e.diff.clone()),
+            _ => None,
+        })
+        .collect();
+    insta::assert_snapshot!("plan_diffs_example", diffs);
+}

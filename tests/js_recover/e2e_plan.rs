@@ -181,9 +181,18 @@ async fn recovers(opts: SurvivorOpts, exact_counts: bool) {
         served.bad_log_lines()
     );
 
-    // After the edit nothing is left to plan but what the server itself rewrote.
+    // What the server accepted and rewrote needs nothing more: the plan is now empty.
     let again = inspect_json(store.path());
     assert!(again["raft"].as_array().unwrap().is_empty());
+    let out = js_recover()
+        .arg("plan")
+        .arg(store.path())
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("plan: nothing to change"), "{stderr}");
+    let empty: Manifest = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(empty.changes.is_empty(), "{:?}", empty.changes);
 }
 
 #[tokio::test(flavor = "multi_thread")]
