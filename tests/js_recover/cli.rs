@@ -265,3 +265,51 @@ fn inspect_and_plan_output_on_the_example() {
         .collect();
     insta::assert_snapshot!("plan_diffs_example", diffs);
 }
+
+#[test]
+fn the_jetstream_dir_itself_is_accepted() {
+    let store = example_store();
+    let from_root = js_recover()
+        .args(["plan"])
+        .arg(store.path())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let from_js = js_recover()
+        .args(["plan"])
+        .arg(store.path().join("jetstream"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(from_root, from_js);
+}
+
+#[test]
+fn an_unreadable_meta_file_is_named() {
+    let store = example_store();
+    let meta = first_stream_meta(store.path());
+    let sum = meta.with_file_name("meta.sum");
+    std::fs::remove_file(&sum).unwrap();
+    std::fs::create_dir(&sum).unwrap(); // reading it fails, whoever runs the test
+    let rel = sum
+        .strip_prefix(store.path())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    for cmd in ["inspect", "plan"] {
+        js_recover()
+            .arg(cmd)
+            .arg(store.path())
+            .assert()
+            .code(1)
+            .stderr(
+                predicate::str::contains("error: cannot read `")
+                    .and(predicate::str::contains(rel.as_str())),
+            );
+    }
+}
