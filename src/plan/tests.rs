@@ -64,6 +64,13 @@ fn survivor() -> tempfile::TempDir {
     dir
 }
 
+/// `ORDERS` as the plan must leave it: R1, no placement, every other byte the same.
+fn orders_r1() -> String {
+    ORDERS
+        .replace(r#""num_replicas":3"#, r#""num_replicas":1"#)
+        .replace(r#","placement":{"cluster":"C1"}"#, "")
+}
+
 fn now() -> chrono::DateTime<chrono::Utc> {
     "2026-11-21T12:00:00Z".parse().unwrap()
 }
@@ -169,9 +176,7 @@ fn custom_system_account_and_shared_system_dir() {
 #[test]
 fn a_store_that_needs_nothing_gets_an_empty_plan() {
     let dir = tempfile::tempdir().unwrap();
-    let r1 = ORDERS
-        .replace(r#""num_replicas":3"#, r#""num_replicas":1"#)
-        .replace(r#","placement":{"cluster":"C1"}"#, "");
+    let r1 = orders_r1();
     stream(dir.path(), "A", "ORDERS", &r1);
     consumer(dir.path(), "A", "ORDERS", "PROC", CONSUMER_R0);
     let m = plan(&Store::open(dir.path()).unwrap(), now()).unwrap();
@@ -181,9 +186,7 @@ fn a_store_that_needs_nothing_gets_an_empty_plan() {
 #[test]
 fn wrong_or_missing_checksum_is_recomputed() {
     let dir = tempfile::tempdir().unwrap();
-    let r1 = ORDERS
-        .replace(r#""num_replicas":3"#, r#""num_replicas":1"#)
-        .replace(r#","placement":{"cluster":"C1"}"#, "");
+    let r1 = orders_r1();
     stream(dir.path(), "A", "ORDERS", &r1);
     write(
         dir.path(),

@@ -313,3 +313,32 @@ fn an_unreadable_meta_file_is_named() {
             );
     }
 }
+
+#[test]
+fn encrypted_metadata_is_shown_but_not_planned() {
+    let store = example_store();
+    let meta = first_stream_meta(store.path());
+    std::fs::write(meta.with_file_name("meta.key"), [7u8; 72]).unwrap();
+    let before = tree(store.path());
+    let out = js_recover()
+        .args(["inspect", "--json"])
+        .arg(store.path())
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let first = &report["accounts"][0]["streams"][0];
+    assert_eq!(
+        (&first["encrypted"], &first["meta"]),
+        (&true.into(), &"encrypted".into())
+    );
+    js_recover()
+        .arg("plan")
+        .arg(store.path())
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains(
+            "is encrypted; encrypted stores are not supported",
+        ));
+    assert_same_tree(&before, &tree(store.path()));
+}
