@@ -95,11 +95,26 @@ fn stream_config(name: &str, subjects: &str, retention: stream::RetentionPolicy)
     }
 }
 
+/// Runs a JetStream API call, retrying for a while: just after a cluster forms, the meta
+/// leader can answer "insufficient resources" or time out until every peer has reported in.
+async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    call: impl Fn() -> F,
+) -> T {
+    let mut last = String::new();
+    for _ in 0..40 {
+        match call().await {
+            Ok(v) => return v,
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("{what}: {last}")
+}
+
 async fn create_stream(js: &jetstream::Context, cfg: stream::Config) -> stream::Stream {
-    let name = cfg.name.clone();
-    js.create_stream(cfg)
-        .await
-        .unwrap_or_else(|e| panic!("create stream {name}: {e}"))
+    let what = format!("create stream {}", cfg.name);
+    retry(&what, || js.get_or_create_stream(cfg.clone())).await
 }
 
 /// Durable explicit-ack pull consumer; `replicas` 0 means "inherit".
@@ -110,9 +125,10 @@ async fn durable(s: &stream::Stream, name: &str, replicas: usize) -> PullConsume
         num_replicas: replicas,
         ..Default::default()
     };
-    s.create_consumer(cfg)
-        .await
-        .unwrap_or_else(|e| panic!("create consumer {name}: {e}"))
+    retry(&format!("create consumer {name}"), || {
+        s.get_or_create_consumer(name, cfg.clone())
+    })
+    .await
 }
 
 /// Payload of message `i`: sizes spread from a few bytes to 64 KiB.
@@ -235,15 +251,16 @@ async fn local(js: &jetstream::Context, tag: &str) {
 }
 
 async fn config_kv(js: &jetstream::Context) {
-    let kv = js
-        .create_key_value(kv::Config {
-            bucket: "config".into(),
-            history: 5,
-            num_replicas: 3,
-            ..Default::default()
-        })
-        .await
-        .expect("create kv bucket config");
+    let cfg = kv::Config {
+        bucket: "config".into(),
+        history: 5,
+        num_replicas: 3,
+        ..Default::default()
+    };
+    let kv = retry("create kv bucket config", || {
+        js.create_key_value(cfg.clone())
+    })
+    .await;
     // `app.color` is written once and updated 3 times; `tmp.key` deleted.
     let puts = [
         ("app.name", "shop"),
