@@ -149,22 +149,41 @@ fn payload(kind: &str, i: usize) -> Vec<u8> {
 }
 
 /// Publishes `count` messages, every third with headers, awaiting each ack.
+///
+/// Right after a stream is created the server a client is connected to may not yet route
+/// its subjects ("no stream found"/no responders): nothing was stored, so that publish is
+/// retried. Any other failure fails the test.
 async fn publish(js: &jetstream::Context, kind: &str, subjects: &[&str], count: usize) {
     for i in 1..=count {
         let subject = subjects[i % subjects.len()].to_string();
-        let ack = if i % 3 == 0 {
-            let mut h = async_nats::HeaderMap::new();
-            h.insert("X-Seq", i.to_string().as_str());
-            h.insert("Nats-Msg-Id", format!("{kind}-{i}").as_str());
-            js.publish_with_headers(subject, h, payload(kind, i).into())
-                .await
-        } else {
-            js.publish(subject, payload(kind, i).into()).await
-        };
-        ack.expect("publish")
-            .await
-            .unwrap_or_else(|e| panic!("{kind} message {i} not stored: {e}"));
+        let mut attempts = 0;
+        loop {
+            let ack = if i % 3 == 0 {
+                let mut h = async_nats::HeaderMap::new();
+                h.insert("X-Seq", i.to_string().as_str());
+                h.insert("Nats-Msg-Id", format!("{kind}-{i}").as_str());
+                js.publish_with_headers(subject.clone(), h, payload(kind, i).into())
+                    .await
+            } else {
+                js.publish(subject.clone(), payload(kind, i).into()).await
+            };
+            match ack.expect("publish").await {
+                Ok(_) => break,
+                Err(e) if attempts < 40 && is_no_responders(&e) => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("{kind} message {i} not stored: {e}"),
+            }
+        }
     }
+}
+
+fn is_no_responders(e: &jetstream::context::PublishError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::context::PublishErrorKind::StreamNotFound
+    )
 }
 
 /// Fetches exactly `n` messages and double-acks the first `ack` in order, so
@@ -273,7 +292,8 @@ async fn config_kv(js: &jetstream::Context) {
         ("app.color", "purple"),
     ];
     for (k, v) in puts {
-        kv.put(k, v.to_string().into()).await.expect("kv put");
+        // A retried put at worst adds a revision; expectations are read back afterwards.
+        retry(&format!("kv put {k}"), || kv.put(k, v.to_string().into())).await;
     }
     kv.delete("tmp.key").await.expect("kv delete");
 }
