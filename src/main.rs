@@ -18,6 +18,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("JS_RECOVER_LOG")
                 .unwrap_or_else(|_| level.into()),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .init();
     match cmd::run(cli) {

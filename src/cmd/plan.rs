@@ -41,6 +41,7 @@ pub fn run(args: PlanArgs) -> Result<(), Error> {
         ensure_outside(&store.root, out)?;
     }
     let manifest = plan::plan(&store, super::now())?;
+    tracing::info!(changes = manifest.changes.len(), "planned");
     let json =
         serde_json::to_string_pretty(&manifest).expect("a manifest always serializes") + "\n";
     match &args.out {

@@ -127,6 +127,7 @@ impl Store {
         } else {
             return Err(StoreError::NotAStore { path: path.into() });
         };
+        tracing::info!(store = %root.display(), "reading store");
         let mut store = Store {
             root,
             accounts: Vec::new(),
@@ -145,6 +146,7 @@ impl Store {
                 continue;
             }
             let account = read_account(&name, &path, &mut store.notes)?;
+            tracing::debug!(account = %name, streams = account.streams.len(), "read account");
             store.accounts.push(account);
         }
         Ok(store)
