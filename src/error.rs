@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::apply::ApplyError;
 use crate::plan::PlanError;
 use crate::store::StoreError;
 
@@ -14,8 +15,15 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// The command line was wrong (clap's own code).
     pub const USAGE: u8 = 2;
-    /// Refused because the store is in use by a running process.
+    /// Refused because the store is not what the plan (for `apply`) or the backup (for
+    /// `rollback`) expects: it changed since. Nothing was changed.
+    pub const STORE_CHANGED: u8 = 3;
+    /// Refused because the store is in use: by a running process, or by another js-recover
+    /// (which holds the lock). Nothing was changed.
     pub const IN_USE: u8 = 4;
+    /// Refused because the backup directory cannot be trusted: not one `apply` made, or its
+    /// journal, manifest or saved files do not verify. Nothing was changed.
+    pub const BACKUP_INVALID: u8 = 5;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +32,8 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Plan(#[from] PlanError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
     #[error("the store `{path}` is in use by {holders}")]
     InUse { path: PathBuf, holders: String },
     #[error("`{path}` is inside the store; js-recover never writes into the store it reads")]
@@ -44,6 +54,7 @@ impl Error {
         match self {
             Error::Store(e) => e.hint().map(str::to_string),
             Error::Plan(e) => e.hint().map(str::to_string),
+            Error::Apply(e) => e.hint(),
             Error::InUse { .. } => Some(
                 "stop it first (a nats-server must be stopped before its store is edited), or better, \
                  work on a copy of the store_dir (`cp -a STORE STORE.copy`)"
@@ -60,6 +71,12 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::InUse { .. } => exit::IN_USE,
+            Error::Apply(e) => match e {
+                ApplyError::Drift(_) | ApplyError::Conflict(_) => exit::STORE_CHANGED,
+                ApplyError::InUse { .. } | ApplyError::Locked { .. } => exit::IN_USE,
+                ApplyError::BackupInvalid { .. } => exit::BACKUP_INVALID,
+                _ => exit::FAILURE,
+            },
             _ => exit::FAILURE,
         }
     }

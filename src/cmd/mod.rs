@@ -5,12 +5,21 @@ use clap::{Parser, Subcommand};
 
 use crate::Error;
 
+mod apply;
 mod inspect;
 mod output;
 mod plan;
+mod prepare;
+mod rollback;
+mod status;
 
+pub use apply::ApplyArgs;
 pub use inspect::InspectArgs;
+pub use output::human_bytes;
 pub use plan::PlanArgs;
+pub use prepare::PrepareArgs;
+pub use rollback::RollbackArgs;
+pub use status::StatusArgs;
 
 const ABOUT: &str = "Get JetStream data back when a NATS cluster lost Raft quorum.
 
@@ -23,9 +32,15 @@ const AFTER_HELP: &str = "Workflow:
   js-recover inspect /srv/survivor           # what is there
   js-recover plan /srv/survivor --out plan.json
   jq -r '.changes[].diff // empty' plan.json # review
+  js-recover apply plan.json                 # prints its backup directory
+  # ... standalone nats-server, nats account backup, nats stream restore ...
+  js-recover rollback BACKUP_DIR             # undo, exactly
+  js-recover status BACKUP_DIR               # what happened, and does the store match
 
 Exit codes: 0 success (also: nothing to change), 1 failure (nothing was changed),
-2 usage error, 4 the store is in use by a running process.";
+2 usage error, 3 the store changed since the plan (apply) or since apply (rollback),
+4 the store is in use (a running process, or another js-recover), 5 the backup directory
+cannot be trusted (not one apply made, or its journal does not verify).";
 
 #[derive(Debug, Parser)]
 #[command(name = "js-recover", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -41,6 +56,10 @@ pub struct Cli {
 pub enum Command {
     Inspect(InspectArgs),
     Plan(PlanArgs),
+    Apply(ApplyArgs),
+    Rollback(RollbackArgs),
+    Status(StatusArgs),
+    Prepare(PrepareArgs),
 }
 
 /// Runs the parsed command line.
@@ -48,16 +67,16 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Rollback(args) => rollback::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Prepare(args) => prepare::run(args),
     }
 }
 
-/// The time stamped into manifests: now, or `JS_RECOVER_NOW` (RFC 3339) so that tests and
-/// reproducible runs can fix the clock.
+/// The time stamped into manifests and journals (see [`crate::clock`]).
 pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
-    std::env::var("JS_RECOVER_NOW")
-        .ok()
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
-        .map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc))
+    crate::clock::now()
 }
 
 #[cfg(test)]

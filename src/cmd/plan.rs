@@ -72,7 +72,7 @@ pub(crate) fn describe(holders: &[Holder]) -> String {
 }
 
 /// The few lines an operator reads on stderr.
-fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
+pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
     let s = &m.summary;
     let mut text = String::new();
     if m.changes.is_empty() {

@@ -22,22 +22,74 @@ pub struct TreeSummary {
     pub fingerprint: String,
 }
 
-/// Walks `dir` without following symlinks and summarizes it.
-pub fn summarize(dir: &Path) -> Result<TreeSummary, StoreError> {
+/// One entry of a tree, by metadata.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Relative to the walked directory, `/`-separated.
+    pub path: String,
+    /// `d` directory, `f` file, `l` symlink, `o` anything else.
+    pub kind: char,
+    /// Bytes; 0 for a directory.
+    pub size: u64,
+    /// Modification time in nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    /// `st_mode`: type and permission bits.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Entry {
+    /// Reads the metadata of `path` (not following a symlink), naming it `rel`.
+    pub fn stat(path: &Path, rel: String) -> Result<Entry, StoreError> {
+        let meta = std::fs::symlink_metadata(path).map_err(StoreError::io(path))?;
+        let kind = if meta.is_dir() {
+            'd'
+        } else if meta.file_type().is_symlink() {
+            'l'
+        } else if meta.is_file() {
+            'f'
+        } else {
+            'o'
+        };
+        Ok(Entry {
+            path: rel,
+            kind,
+            size: if kind == 'd' { 0 } else { meta.len() },
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            mode: meta.mode(),
+            uid: meta.uid(),
+            gid: meta.gid(),
+        })
+    }
+}
+
+/// Every entry under `dir` (not `dir` itself), in path order, without following symlinks.
+pub fn list(dir: &Path) -> Result<Vec<Entry>, StoreError> {
     let mut entries = Vec::new();
     walk(dir, "", &mut entries)?;
     entries.sort();
+    Ok(entries)
+}
+
+/// Walks `dir` without following symlinks and summarizes it.
+pub fn summarize(dir: &Path) -> Result<TreeSummary, StoreError> {
+    let entries = list(dir)?;
     let mut hasher = Sha256::new();
     let (mut files, mut dirs, mut bytes) = (0, 0, 0);
-    for (rel, kind, size, mtime, mode) in &entries {
-        match *kind {
+    for e in &entries {
+        match e.kind {
             'd' => dirs += 1,
             _ => {
                 files += 1;
-                bytes += size;
+                bytes += e.size;
             }
         }
-        hasher.update(format!("{rel}\0{kind}\0{size}\0{mtime}\0{mode:o}\n"));
+        hasher.update(format!(
+            "{}\0{}\0{}\0{}\0{:o}\n",
+            e.path, e.kind, e.size, e.mtime_ns, e.mode
+        ));
     }
     Ok(TreeSummary {
         files,
@@ -65,13 +117,10 @@ pub fn summarize_file(path: &Path) -> Result<TreeSummary, StoreError> {
     })
 }
 
-type Entry = (String, char, u64, i128, u32);
-
 fn walk(dir: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<(), StoreError> {
     for entry in std::fs::read_dir(dir).map_err(StoreError::io(dir))? {
         let entry = entry.map_err(StoreError::io(dir))?;
         let path = entry.path();
-        let meta = std::fs::symlink_metadata(&path).map_err(StoreError::io(&path))?;
         let name = entry.file_name();
         let name = name
             .to_str()
@@ -81,17 +130,10 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<(), StoreError> {
         } else {
             format!("{rel}/{name}")
         };
-        let kind = if meta.is_dir() {
-            'd'
-        } else if meta.file_type().is_symlink() {
-            'l'
-        } else {
-            'f'
-        };
-        let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-        let size = if kind == 'd' { 0 } else { meta.len() };
-        out.push((child.clone(), kind, size, mtime, meta.mode()));
-        if kind == 'd' {
+        let e = Entry::stat(&path, child.clone())?;
+        let is_dir = e.kind == 'd';
+        out.push(e);
+        if is_dir {
             walk(&path, &child, out)?;
         }
     }

@@ -1,0 +1,258 @@
+//! The backup directory: everything a rollback needs, and nothing outside it.
+//!
+//! # Wire format
+//!
+//! ```text
+//! <backup>/
+//!   manifest.json           the plan as applied, byte for byte (its sha256 is in the journal)
+//!   journal.jsonl           the hash-chained journal (see [`super::journal`])
+//!   snapshot-before.json    metadata of every entry of the store before apply
+//!   snapshot-after.json     the same once apply finished
+//!   originals/<sha256>      the original bytes of each edited file, named by their SHA-256
+//!   removed/<index>/        each removed directory, moved here whole; <index> is the change's
+//!                           position in the manifest's `changes`
+//!   removed/<index>.partial a copy in progress (only when the backup is on another filesystem)
+//!   displaced/              what `rollback --force` moved aside instead of overwriting
+//! ```
+//!
+//! A snapshot (schema `js-recover/snapshot`, version 1) is
+//! `{"schema", "schema_version", "taken_at", "store", "entries": [...]}` where each entry is
+//! `{"path", "kind", "size", "mtime_ns", "mode", "uid", "gid"}` (see
+//! [`crate::store::tree::Entry`]): one `stat` per entry, never file contents, so taking one
+//! costs the same whatever the message data weighs.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::durable::{self, Perms};
+use super::ApplyError;
+use crate::plan::manifest::sha256_hex;
+use crate::store::tree::{self, Entry};
+
+pub const SNAPSHOT_SCHEMA: &str = "js-recover/snapshot";
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone)]
+pub struct Backup {
+    pub root: PathBuf,
+}
+
+impl Backup {
+    pub fn new(root: PathBuf) -> Backup {
+        Backup { root }
+    }
+    pub fn manifest(&self) -> PathBuf {
+        self.root.join("manifest.json")
+    }
+    pub fn journal(&self) -> PathBuf {
+        self.root.join("journal.jsonl")
+    }
+    pub fn snapshot_before(&self) -> PathBuf {
+        self.root.join("snapshot-before.json")
+    }
+    pub fn snapshot_after(&self) -> PathBuf {
+        self.root.join("snapshot-after.json")
+    }
+    pub fn originals(&self) -> PathBuf {
+        self.root.join("originals")
+    }
+    pub fn original(&self, sha256: &str) -> PathBuf {
+        self.originals().join(sha256)
+    }
+    pub fn removed_dir(&self) -> PathBuf {
+        self.root.join("removed")
+    }
+    pub fn removed(&self, index: usize) -> PathBuf {
+        self.removed_dir().join(index.to_string())
+    }
+    pub fn removed_partial(&self, index: usize) -> PathBuf {
+        self.removed_dir().join(format!("{index}.partial"))
+    }
+    pub fn displaced(&self) -> PathBuf {
+        self.root.join("displaced")
+    }
+}
+
+/// The default backup directory: beside the store, on the same filesystem, named with the
+/// UTC time (`/srv/survivor.js-recover-20261121T120000Z`).
+pub fn default_dir(store: &Path, now: chrono::DateTime<chrono::Utc>) -> PathBuf {
+    let name = store
+        .file_name()
+        .map_or_else(|| "store".into(), |n| n.to_string_lossy().into_owned());
+    let parent = store.parent().unwrap_or(Path::new("/"));
+    let stem = format!("{name}.js-recover-{}", now.format("%Y%m%dT%H%M%SZ"));
+    let mut candidate = parent.join(&stem);
+    let mut n = 2;
+    while candidate.exists() {
+        candidate = parent.join(format!("{stem}-{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    pub schema: String,
+    pub schema_version: u32,
+    pub taken_at: chrono::DateTime<chrono::Utc>,
+    pub store: String,
+    pub entries: Vec<Entry>,
+}
+
+impl Snapshot {
+    pub fn take(store: &Path) -> Result<Snapshot, ApplyError> {
+        Ok(Snapshot {
+            schema: SNAPSHOT_SCHEMA.into(),
+            schema_version: SNAPSHOT_VERSION,
+            taken_at: crate::clock::now(),
+            store: store.display().to_string(),
+            entries: tree::list(store)?,
+        })
+    }
+
+    /// Writes the snapshot as a new file (not synced) and returns its SHA-256.
+    pub fn write(&self, path: &Path) -> Result<String, ApplyError> {
+        let bytes = serde_json::to_vec(self).expect("a snapshot always serializes");
+        durable::write_new(path, &bytes, own_perms(0o600))?;
+        Ok(sha256_hex(&bytes))
+    }
+
+    /// Reads a snapshot, verifying it against the SHA-256 the journal recorded.
+    pub fn read(path: &Path, sha256: &str) -> Result<Snapshot, ApplyError> {
+        let bytes = std::fs::read(path).map_err(ApplyError::io("read", path))?;
+        let invalid = |detail: String| ApplyError::BackupInvalid {
+            path: path.to_path_buf(),
+            detail,
+        };
+        if sha256_hex(&bytes) != sha256 {
+            return Err(invalid(
+                "the snapshot does not match the sha256 the journal recorded".into(),
+            ));
+        }
+        let snap: Snapshot = serde_json::from_slice(&bytes)
+            .map_err(|e| invalid(format!("the snapshot is not readable ({e})")))?;
+        if snap.schema != SNAPSHOT_SCHEMA || snap.schema_version != SNAPSHOT_VERSION {
+            return Err(invalid(format!(
+                "snapshot schema `{}` version {} is not supported",
+                snap.schema, snap.schema_version
+            )));
+        }
+        Ok(snap)
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    /// Names directly inside `dir` ("" for the store root).
+    pub fn children(&self, dir: &str) -> Vec<&str> {
+        self.entries
+            .iter()
+            .filter(|e| parent_of(&e.path) == dir)
+            .map(|e| e.path.as_str())
+            .collect()
+    }
+}
+
+/// `a/b/c` -> `a/b`; `a` -> ``.
+pub fn parent_of(rel: &str) -> &str {
+    rel.rsplit_once('/').map_or("", |(p, _)| p)
+}
+
+/// A file this process writes for itself: its own owner.
+pub fn own_perms(mode: u32) -> Perms {
+    Perms {
+        mode,
+        uid: rustix::process::geteuid().as_raw(),
+        gid: rustix::process::getegid().as_raw(),
+    }
+}
+
+/// How two listings of the store differ, for a person: `created`, `modified`, `missing`.
+/// Files differ by size, time, mode or owner; directories only by existence, mode or owner
+/// (their times move whenever an entry inside them changes).
+pub fn differences(expected: &[Entry], now: &[Entry]) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut a, mut b) = (expected.iter().peekable(), now.iter().peekable());
+    loop {
+        match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(x), Some(y)) if x.path == y.path => {
+                let same = x.kind == y.kind
+                    && x.mode == y.mode
+                    && x.uid == y.uid
+                    && x.gid == y.gid
+                    && (x.kind == 'd' || (x.size == y.size && x.mtime_ns == y.mtime_ns));
+                if !same {
+                    out.push(format!("modified  {}", y.path));
+                }
+                a.next();
+                b.next();
+            }
+            (Some(x), Some(y)) if x.path < y.path => {
+                out.push(format!("missing   {}", x.path));
+                a.next();
+            }
+            (Some(x), None) => {
+                out.push(format!("missing   {}", x.path));
+                a.next();
+            }
+            (_, Some(y)) => {
+                out.push(format!("created   {}", y.path));
+                b.next();
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(path: &str, size: u64) -> Entry {
+        Entry {
+            path: path.into(),
+            kind: 'f',
+            size,
+            mtime_ns: 1,
+            mode: 0o100600,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    #[test]
+    fn differences_name_created_modified_and_missing() {
+        let before = vec![e("a", 1), e("b", 1), e("d", 1)];
+        let after = vec![e("a", 1), e("b", 2), e("c", 1)];
+        assert_eq!(
+            differences(&before, &after),
+            ["modified  b", "created   c", "missing   d"]
+        );
+    }
+
+    #[test]
+    fn default_dir_is_beside_the_store_and_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("survivor");
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let first = default_dir(&store, t);
+        assert_eq!(
+            first,
+            dir.path().join("survivor.js-recover-20261121T120000Z")
+        );
+        std::fs::create_dir(&first).unwrap();
+        assert_eq!(
+            default_dir(&store, t),
+            dir.path().join("survivor.js-recover-20261121T120000Z-2")
+        );
+    }
+}

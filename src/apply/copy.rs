@@ -1,0 +1,102 @@
+//! Moving a directory where `rename` cannot: the backup is on another filesystem. Copy it
+//! (with progress), give every entry its original mode, owner and time, verify the copy
+//! against the source by metadata fingerprint and by the SHA-256 of every file, make it
+//! durable, and only then delete the source.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::durable;
+use super::progress::Progress;
+use super::ApplyError;
+use crate::store::tree;
+
+/// Moves `from` to `to` by way of `partial` (same filesystem as `to`); `copied` is called
+/// once the copy is complete and durable, before `from` is deleted.
+pub fn move_by_copy(
+    from: &Path,
+    to: &Path,
+    partial: &Path,
+    copied: impl FnOnce() -> Result<(), ApplyError>,
+) -> Result<(), ApplyError> {
+    copy_verified(from, partial)?;
+    std::fs::rename(partial, to).map_err(ApplyError::io("rename", partial))?;
+    durable::sync_dir(to.parent().unwrap_or(Path::new("/")))?;
+    copied()?;
+    std::fs::remove_dir_all(from).map_err(ApplyError::io("remove", from))?;
+    durable::sync_dir(from.parent().unwrap_or(Path::new("/")))
+}
+
+/// Copies directory `from` to `to` (which must not exist; a leftover is removed first),
+/// preserving modes, owners and times, verified and durable.
+pub fn copy_verified(from: &Path, to: &Path) -> Result<(), ApplyError> {
+    if to.symlink_metadata().is_ok() {
+        std::fs::remove_dir_all(to).map_err(ApplyError::io("remove", to))?;
+    }
+    let source = tree::summarize(from)?;
+    std::fs::create_dir(to).map_err(ApplyError::io("create", to))?;
+    let mut progress = Progress::new(format!("copying `{}`", from.display()), source.bytes, true);
+    let options = fs_extra::dir::CopyOptions {
+        content_only: true,
+        overwrite: false,
+        ..Default::default()
+    };
+    fs_extra::dir::copy_with_progress(from, to, &options, |p| {
+        progress.set(p.copied_bytes);
+        fs_extra::dir::TransitProcessResult::ContinueOrAbort
+    })
+    .map_err(|e| ApplyError::Io {
+        action: "copy",
+        path: from.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    progress.finish();
+    restore_metadata(from, to)?;
+    let copy = tree::summarize(to)?;
+    let entries = tree::list(from)?;
+    let differs = copy.fingerprint != source.fingerprint
+        || entries
+            .iter()
+            .filter(|e| e.kind == 'f')
+            .any(|e| file_sha(&from.join(&e.path)).ok() != file_sha(&to.join(&e.path)).ok());
+    if differs {
+        return Err(ApplyError::Io {
+            action: "verify the copy of",
+            path: from.to_path_buf(),
+            source: std::io::Error::other("the copy differs from the original"),
+        });
+    }
+    let mut paths: Vec<_> = entries.iter().map(|e| to.join(&e.path)).collect();
+    paths.push(to.to_path_buf());
+    durable::sync_filesystem(to, &paths)
+}
+
+/// Gives every entry under `to` (and `to` itself) the mode, owner and time its namesake
+/// under `from` has; children before their directories, whose times a child's change moves.
+fn restore_metadata(from: &Path, to: &Path) -> Result<(), ApplyError> {
+    let mut entries = tree::list(from)?;
+    entries.push(tree::Entry::stat(from, String::new())?);
+    entries.sort();
+    for e in entries.iter().rev() {
+        let target = if e.path.is_empty() {
+            to.to_path_buf()
+        } else {
+            to.join(&e.path)
+        };
+        std::os::unix::fs::lchown(&target, Some(e.uid), Some(e.gid))
+            .map_err(ApplyError::io("set the owner of", &target))?;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(e.mode & 0o7777))
+            .map_err(ApplyError::io("set the mode of", &target))?;
+        durable::set_mtime(&target, e.mtime_ns)?;
+    }
+    Ok(())
+}
+
+fn file_sha(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hasher.finalize().to_vec())
+}

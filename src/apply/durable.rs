@@ -1,0 +1,155 @@
+//! Making writes durable in batches.
+//!
+//! A store has thousands of meta files. Syncing each one as it is written costs thousands of
+//! sequential disk flushes, so files are written first and made durable together: one
+//! `syncfs(2)` for the whole filesystem, or, where that is not available, `fsync` of every
+//! file and directory on a pool of threads. Only then are they renamed into place, and the
+//! renames are made durable the same way.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::ApplyError;
+
+/// Syncs a directory, so that entries created, renamed or removed in it are durable.
+pub fn sync_dir(dir: &Path) -> Result<(), ApplyError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(ApplyError::io("sync", dir))
+}
+
+/// Makes everything written on the filesystem of `root` durable: `syncfs`, or if the kernel
+/// refuses it, `fsync` of each of `paths` in parallel.
+pub fn sync_filesystem(root: &Path, paths: &[PathBuf]) -> Result<(), ApplyError> {
+    let dir = File::open(root).map_err(ApplyError::io("open", root))?;
+    match rustix::fs::syncfs(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            tracing::debug!(error = %e, "syncfs failed; syncing file by file");
+            sync_each(paths)
+        }
+    }
+}
+
+/// `fsync` of every path (file or directory), on a few threads at once.
+pub fn sync_each(paths: &[PathBuf]) -> Result<(), ApplyError> {
+    let threads = std::thread::available_parallelism().map_or(4, |n| n.get() * 4);
+    let chunk = paths.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    for p in part {
+                        File::open(p)
+                            .and_then(|f| f.sync_all())
+                            .map_err(ApplyError::io("sync", p))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("a sync thread panicked"))
+    })
+}
+
+/// Owner and permission bits a written file gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Perms {
+    /// Permission bits (`0o600`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Creates `path`, which must not exist, with `bytes`, `perms.mode` (whatever the umask) and
+/// `perms`' owner where this process may set it. Not synced: see [`sync_filesystem`].
+pub fn write_new(path: &Path, bytes: &[u8], perms: Perms) -> Result<(), ApplyError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(perms.mode & 0o7777)
+        .open(path)
+        .map_err(ApplyError::io("create", path))?;
+    file.write_all(bytes)
+        .map_err(ApplyError::io("write", path))?;
+    file.set_permissions(std::fs::Permissions::from_mode(perms.mode & 0o7777))
+        .map_err(ApplyError::io("set the mode of", path))?;
+    let meta = file.metadata().map_err(ApplyError::io("stat", path))?;
+    if (meta.uid(), meta.gid()) != (perms.uid, perms.gid) {
+        // Running as root on a store owned by `nats`: the server must still read the file.
+        std::os::unix::fs::fchown(&file, Some(perms.uid), Some(perms.gid))
+            .map_err(ApplyError::io("set the owner of", path))?;
+        // chown clears set-id bits; put the mode back exactly.
+        file.set_permissions(std::fs::Permissions::from_mode(perms.mode & 0o7777))
+            .map_err(ApplyError::io("set the mode of", path))?;
+    }
+    Ok(())
+}
+
+/// Creates a directory only this user can read (a backup holds the store's metadata).
+pub fn create_private_dir(dir: &Path) -> Result<(), ApplyError> {
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(ApplyError::io("create", dir))
+}
+
+/// Sets the modification time of `path` (a file or directory) to `mtime_ns`.
+pub fn set_mtime(path: &Path, mtime_ns: i128) -> Result<(), ApplyError> {
+    let time = if mtime_ns >= 0 {
+        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(mtime_ns as u64)
+    } else {
+        std::time::UNIX_EPOCH - std::time::Duration::from_nanos(mtime_ns.unsigned_abs() as u64)
+    };
+    File::open(path)
+        .and_then(|f| f.set_modified(time))
+        .map_err(ApplyError::io("set the time of", path))
+}
+
+/// Free bytes for an unprivileged writer on the filesystem of `path`.
+pub fn free_bytes(path: &Path) -> Result<u64, ApplyError> {
+    let st = rustix::fs::statvfs(path).map_err(|e| ApplyError::Io {
+        action: "measure free space on",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// The device a path lives on, to tell whether a rename between two paths can work.
+pub fn device(path: &Path) -> Result<u64, ApplyError> {
+    std::fs::metadata(path)
+        .map(|m| m.dev())
+        .map_err(ApplyError::io("stat", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_new_sets_mode_despite_umask_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let me = std::fs::metadata(dir.path()).unwrap();
+        let perms = Perms {
+            mode: 0o640,
+            uid: me.uid(),
+            gid: me.gid(),
+        };
+        write_new(&p, b"x", perms).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o7777, 0o640);
+        assert!(write_new(&p, b"y", perms).is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"x");
+        sync_filesystem(dir.path(), &[p.clone()]).unwrap();
+        sync_each(&[p.clone(), dir.path().to_path_buf()]).unwrap();
+        set_mtime(&p, 1_600_000_000_123_456_789).unwrap();
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!((m.mtime(), m.mtime_nsec()), (1_600_000_000, 123_456_789));
+    }
+}

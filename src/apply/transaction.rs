@@ -1,0 +1,459 @@
+//! `apply`: carry out a manifest under a journal, so that a crash at any instant leaves a
+//! store that [`super::rollback`] restores exactly.
+//!
+//! The order is what makes it safe:
+//! 1. Check everything, write nothing: the manifest, the lock, running processes, the
+//!    backup directory, every file's hash and every directory's fingerprint, free space.
+//! 2. Fill the backup directory: the manifest, the journal's `begin`, the original bytes of
+//!    every edited file and a metadata snapshot of the store; make them durable together,
+//!    then journal `backed-up`. Until then the store is untouched.
+//! 3. Move each removed directory into the backup by `rename` (or copy, verify, delete when
+//!    the backup is on another filesystem). Write every new file beside its target under a
+//!    fixed temporary name, make them durable together, rename them over their targets, make
+//!    the renames durable. Each file is at any instant either its original or its new
+//!    contents, and rollback can tell which by its hash.
+//! 4. Write the `after` snapshot and journal `applied`.
+//!
+//! Any error in step 3 rolls back what was done before the error is reported.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::backup::{self, own_perms, Backup, Snapshot};
+use super::check::{self, Loaded, Original};
+use super::copy;
+use super::durable::{self, Perms};
+use super::failpoint;
+use super::journal::{self, Event, How, Journal, Stamp};
+use super::lock::Lock;
+use super::progress::Progress;
+use super::rollback;
+use super::ApplyError;
+use crate::plan::Change;
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Where the backup goes; default: beside the store, named with the UTC time.
+    pub backup_dir: Option<PathBuf>,
+}
+
+/// What apply did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub store: PathBuf,
+    pub backup_dir: PathBuf,
+    pub files_edited: usize,
+    pub dirs_removed: usize,
+    pub bytes_moved: u64,
+    /// How directories left the store.
+    pub removal: How,
+    /// The backup directory already held this plan, applied: nothing was done again.
+    pub already_applied: bool,
+}
+
+/// Carries out `loaded` (see [`check::load`]).
+pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError> {
+    let m = &loaded.manifest;
+    let root = loaded.store.clone();
+    if !root.join(crate::store::JETSTREAM_DIR).is_dir() {
+        return Err(crate::store::StoreError::NotAStore { path: root }.into());
+    }
+    let _lock = Lock::acquire(&root)?;
+    refuse_if_in_use(&root)?;
+
+    let backup_root = match &opts.backup_dir {
+        Some(dir) => check::outside_store(&root, dir)?,
+        None => backup::default_dir(&root, crate::clock::now()),
+    };
+    if let Some(done) = existing_backup(&backup_root, loaded)? {
+        return Ok(done);
+    }
+    let originals = check::against_store(&root, m)?;
+    let how = removal_method(&root, &backup_root)?;
+    check_space(&root, &backup_root, loaded, &originals, how)?;
+
+    // Step 2: the backup. Nothing in the store changes until `backed-up` is durable.
+    let backup = Backup::new(backup_root.clone());
+    create_backup_dir(&backup.root)?;
+    let _backup_lock = Lock::acquire(&backup.root)?;
+    let manifest_path = backup.manifest();
+    durable::write_new(&manifest_path, &loaded.bytes, own_perms(0o600))?;
+    durable::sync_each(&[manifest_path])?;
+    let store_meta = std::fs::metadata(&root).map_err(ApplyError::io("stat", &root))?;
+    let mut journal = Journal::create(
+        &backup.journal(),
+        Stamp::current(),
+        Event::Begin {
+            store: m.store.clone(),
+            store_dev: std::os::unix::fs::MetadataExt::dev(&store_meta),
+            store_ino: std::os::unix::fs::MetadataExt::ino(&store_meta),
+            manifest_sha256: loaded.sha256.clone(),
+            changes: m.changes.len(),
+            removal: how,
+        },
+    )?;
+    failpoint::hit("begin", 0)?;
+    let saved = match save_originals(&backup, &root, &originals) {
+        Ok(saved) => saved,
+        Err(e) => {
+            let _ = journal.append(
+                Event::Failed {
+                    error: error_chain(&e),
+                    rolled_back: true,
+                },
+                true,
+            );
+            return Err(e);
+        }
+    };
+    journal.append(saved, true)?;
+    failpoint::hit("backed-up", 0)?;
+
+    // Step 3, undone as a whole on any error.
+    match carry_out(loaded, &root, &backup, &originals, how, &mut journal) {
+        Ok(outcome) => Ok(outcome),
+        Err(e) => {
+            drop(journal);
+            let undo =
+                rollback::rollback_locked(&backup.root, &rollback::RollbackOptions::default());
+            let stamp = Stamp::current();
+            let read = journal::read(&backup.journal())?;
+            let mut journal = Journal::open(&backup.journal(), stamp, &read)?;
+            journal.append(
+                Event::Failed {
+                    error: error_chain(&e),
+                    rolled_back: undo.is_ok(),
+                },
+                true,
+            )?;
+            match undo {
+                Ok(_) => Err(ApplyError::RolledBack(Box::new(e))),
+                Err(r) => Err(ApplyError::RollbackFailed {
+                    backup: backup.root.clone(),
+                    rollback: error_chain(&r),
+                    source: Box::new(e),
+                }),
+            }
+        }
+    }
+}
+
+fn carry_out(
+    loaded: &Loaded,
+    root: &Path,
+    backup: &Backup,
+    originals: &[Original],
+    how: How,
+    journal: &mut Journal,
+) -> Result<Outcome, ApplyError> {
+    let m = &loaded.manifest;
+    let mut touched_dirs = BTreeSet::new();
+    let mut bytes_moved = 0;
+    let mut dirs_removed = 0;
+    for (index, change) in m.changes.iter().enumerate() {
+        let Change::Remove(r) = change else { continue };
+        let from = root.join(&r.path);
+        let to = backup.removed(index);
+        if !backup.removed_dir().is_dir() {
+            durable::create_private_dir(&backup.removed_dir())?;
+        }
+        let used = match how {
+            How::Rename => match std::fs::rename(&from, &to) {
+                Ok(()) => How::Rename,
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+                    copy::move_by_copy(&from, &to, &backup.removed_partial(index), || {
+                        journal.append(
+                            Event::Copied {
+                                index,
+                                path: r.path.clone(),
+                                files: r.files,
+                                bytes: r.bytes,
+                            },
+                            true,
+                        )
+                    })?;
+                    How::Copy
+                }
+                Err(e) => return Err(ApplyError::io("move", &from)(e)),
+            },
+            How::Copy => {
+                copy::move_by_copy(&from, &to, &backup.removed_partial(index), || {
+                    journal.append(
+                        Event::Copied {
+                            index,
+                            path: r.path.clone(),
+                            files: r.files,
+                            bytes: r.bytes,
+                        },
+                        true,
+                    )
+                })?;
+                How::Copy
+            }
+        };
+        journal.append(
+            Event::Moved {
+                index,
+                path: r.path.clone(),
+                how: used,
+            },
+            used == How::Copy,
+        )?;
+        touched_dirs.insert(parent(&from));
+        bytes_moved += r.bytes;
+        dirs_removed += 1;
+        failpoint::hit("moved", dirs_removed - 1)?;
+    }
+
+    // New contents beside their targets, durable together, then renamed over them.
+    let mut progress = Progress::new("apply: writing files", originals.len() as u64, false);
+    let mut written = Vec::with_capacity(originals.len());
+    for (n, original) in originals.iter().enumerate() {
+        let Change::Edit(e) = &m.changes[original.index] else {
+            unreachable!("originals are edits")
+        };
+        let target = root.join(&e.path);
+        let tmp = check::sibling(&target, "tmp");
+        let perms = Perms {
+            mode: e.mode,
+            uid: original.entry.uid,
+            gid: original.entry.gid,
+        };
+        durable::write_new(&tmp, &e.after_bytes().expect("validated"), perms)?;
+        touched_dirs.insert(parent(&target));
+        written.push((tmp, target));
+        progress.inc();
+        failpoint::hit("temp", n)?;
+    }
+    progress.finish();
+    let temps: Vec<PathBuf> = written.iter().map(|(t, _)| t.clone()).collect();
+    durable::sync_filesystem(root, &temps)?;
+    failpoint::hit("temps-synced", 0)?;
+    for (n, (tmp, target)) in written.iter().enumerate() {
+        std::fs::rename(tmp, target).map_err(ApplyError::io("rename", tmp))?;
+        failpoint::hit("renamed", n)?;
+    }
+    let dirs: Vec<PathBuf> = touched_dirs.into_iter().collect();
+    durable::sync_filesystem(root, &dirs)?;
+    if dirs_removed > 0 {
+        durable::sync_filesystem(&backup.root, &[backup.removed_dir()])?;
+    }
+    failpoint::hit("synced", 0)?;
+
+    let after = Snapshot::take(root)?;
+    let path = backup.snapshot_after();
+    let sha = after.write(&path)?;
+    durable::sync_each(&[path, backup.root.clone()])?;
+    journal.append(
+        Event::Applied {
+            files_edited: written.len(),
+            dirs_removed,
+            snapshot_sha256: sha,
+        },
+        true,
+    )?;
+    failpoint::hit("applied", 0)?;
+    Ok(Outcome {
+        store: root.to_path_buf(),
+        backup_dir: backup.root.clone(),
+        files_edited: written.len(),
+        dirs_removed,
+        bytes_moved,
+        removal: how,
+        already_applied: false,
+    })
+}
+
+/// Saves each original once, named by its hash, and the `before` snapshot; makes them
+/// durable together.
+fn save_originals(
+    backup: &Backup,
+    root: &Path,
+    originals: &[Original],
+) -> Result<Event, ApplyError> {
+    let dir = backup.originals();
+    durable::create_private_dir(&dir)?;
+    let mut written = vec![dir.clone()];
+    let mut progress = Progress::new("apply: saving originals", originals.len() as u64, false);
+    let mut count = 0;
+    for (n, o) in originals.iter().enumerate() {
+        progress.inc();
+        let Some(bytes) = &o.bytes else { continue };
+        let sha = crate::plan::manifest::sha256_hex(bytes);
+        let path = backup.original(&sha);
+        if path.exists() {
+            continue;
+        }
+        durable::write_new(&path, bytes, own_perms(0o600))?;
+        written.push(path);
+        count += 1;
+        failpoint::hit("original", n)?;
+    }
+    progress.finish();
+    let snapshot = Snapshot::take(root)?;
+    let snap_path = backup.snapshot_before();
+    let snapshot_sha256 = snapshot.write(&snap_path)?;
+    written.push(snap_path);
+    written.push(backup.root.clone());
+    durable::sync_filesystem(&backup.root, &written)?;
+    Ok(Event::BackedUp {
+        originals: count,
+        snapshot_sha256,
+    })
+}
+
+/// A backup directory given again: fine if new or empty; done already if it holds this very
+/// plan, applied; refused otherwise.
+fn existing_backup(dir: &Path, loaded: &Loaded) -> Result<Option<Outcome>, ApplyError> {
+    let Ok(mut entries) = std::fs::read_dir(dir) else {
+        return Ok(None);
+    };
+    if entries.next().is_none() {
+        return Ok(None);
+    }
+    let backup = Backup::new(dir.to_path_buf());
+    let Ok(read) = journal::read(&backup.journal()) else {
+        return Err(ApplyError::BackupNotEmpty {
+            path: dir.to_path_buf(),
+        });
+    };
+    let same = matches!(
+        read.entries.first().map(|e| &e.event),
+        Some(Event::Begin { manifest_sha256, .. }) if *manifest_sha256 == loaded.sha256
+    );
+    if !same || read.tampered.is_some() {
+        return Err(ApplyError::BackupNotEmpty {
+            path: dir.to_path_buf(),
+        });
+    }
+    match read.entries.last().map(|e| &e.event) {
+        Some(Event::Applied {
+            files_edited,
+            dirs_removed,
+            ..
+        }) => Ok(Some(Outcome {
+            store: loaded.store.clone(),
+            backup_dir: dir.to_path_buf(),
+            files_edited: *files_edited,
+            dirs_removed: *dirs_removed,
+            bytes_moved: 0,
+            removal: How::Rename,
+            already_applied: true,
+        })),
+        _ => Err(ApplyError::BackupInterrupted {
+            path: dir.to_path_buf(),
+            state: super::record::Record::open(dir, true)
+                .map_or("unreadable", |r| r.state.describe()),
+        }),
+    }
+}
+
+fn create_backup_dir(dir: &Path) -> Result<(), ApplyError> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+        Err(e) => return Err(ApplyError::io("create the backup directory", dir)(e)),
+    }
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(ApplyError::io("set the mode of", dir))?;
+    durable::sync_dir(dir.parent().unwrap_or(Path::new("/")))
+}
+
+/// Rename when the backup is on the store's filesystem; copy otherwise (or when the
+/// `JS_RECOVER_FORCE_COPY` test switch is set).
+fn removal_method(root: &Path, backup: &Path) -> Result<How, ApplyError> {
+    let parent = backup.parent().unwrap_or(Path::new("/"));
+    let forced = std::env::var_os("JS_RECOVER_FORCE_COPY").is_some_and(|v| v == "1");
+    if forced || durable::device(root)? != durable::device(parent)? {
+        tracing::warn!(
+            "the backup directory is on another filesystem than the store: directories will be copied, not renamed"
+        );
+        Ok(How::Copy)
+    } else {
+        Ok(How::Rename)
+    }
+}
+
+fn check_space(
+    root: &Path,
+    backup: &Path,
+    loaded: &Loaded,
+    originals: &[Original],
+    how: How,
+) -> Result<(), ApplyError> {
+    const MARGIN: u64 = 1 << 20;
+    let m = &loaded.manifest;
+    let snapshot_estimate = 256 * (m.summary.streams as u64 * 16 + 1024);
+    let mut backup_need = loaded.bytes.len() as u64 + snapshot_estimate * 2 + MARGIN;
+    backup_need += originals
+        .iter()
+        .filter_map(|o| o.bytes.as_ref())
+        .map(|b| b.len() as u64 + 4096)
+        .sum::<u64>();
+    if how == How::Copy {
+        backup_need += m
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Remove(r) => Some(r.bytes + r.files * 4096),
+                Change::Edit(_) => None,
+            })
+            .sum::<u64>();
+    }
+    let store_need = MARGIN
+        + m.changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Edit(e) => Some(e.after_bytes().map_or(0, |b| b.len() as u64) + 4096),
+                Change::Remove(_) => None,
+            })
+            .sum::<u64>();
+    let backup_parent = backup.parent().unwrap_or(Path::new("/"));
+    let same_fs = durable::device(root)? == durable::device(backup_parent)?;
+    let checks: Vec<(&Path, u64)> = if same_fs {
+        vec![(backup_parent, backup_need + store_need)]
+    } else {
+        vec![(backup_parent, backup_need), (root, store_need)]
+    };
+    for (path, need) in checks {
+        let free = durable::free_bytes(path)?;
+        if free < need {
+            return Err(ApplyError::NoSpace {
+                path: path.to_path_buf(),
+                need,
+                free,
+            });
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn refuse_if_in_use(root: &Path) -> Result<(), ApplyError> {
+    let holders = crate::store::in_use::holders(root);
+    if holders.is_empty() {
+        return Ok(());
+    }
+    Err(ApplyError::InUse {
+        path: root.to_path_buf(),
+        holders: holders
+            .iter()
+            .map(|h| format!("{} (pid {})", h.command, h.pid))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+fn parent(p: &Path) -> PathBuf {
+    p.parent().unwrap_or(Path::new("/")).to_path_buf()
+}
+
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,89 @@
+//! `js-recover prepare`: plan and apply in one step.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::output::stdout;
+use crate::apply::{self, check, ApplyOptions};
+use crate::plan::{self, Change};
+use crate::store::Store;
+use crate::Error;
+
+/// Plan and apply in one step, for those who know the old tool
+///
+/// The same as `js-recover plan STORE --out PLAN` followed by `js-recover apply PLAN`: the
+/// plan is kept in the backup directory (`manifest.json`), and `js-recover rollback
+/// BACKUP_DIR` undoes it. With --dry-run it prints the diffs of every file it would change
+/// and the directories it would remove, and changes nothing.
+///
+/// Examples:
+///   js-recover prepare /srv/survivor --dry-run
+///   js-recover prepare /srv/survivor
+///   js-recover prepare /srv/survivor --backup-dir /srv/survivor.backup
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct PrepareArgs {
+    /// The store: a nats-server store_dir (the parent of `jetstream/`) or `jetstream/` itself
+    pub store: PathBuf,
+    /// Where to keep the originals and the journal (default: beside the store)
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Print what would change, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as JSON on stdout (with --dry-run: the plan)
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: PrepareArgs) -> Result<(), Error> {
+    let store = Store::open(&args.store)?;
+    super::plan::refuse_if_in_use(&store)?;
+    let manifest = plan::plan(&store, super::now())?;
+    let json =
+        serde_json::to_string_pretty(&manifest).expect("a manifest always serializes") + "\n";
+    if args.dry_run {
+        if args.json {
+            stdout(&json)?;
+        } else {
+            stdout(&dry_run_text(&manifest))?;
+        }
+        eprint!("{}", super::plan::summary(&manifest, None));
+        eprintln!("dry run: nothing was changed");
+        return Ok(());
+    }
+    if manifest.changes.is_empty() {
+        eprint!("{}", super::plan::summary(&manifest, None));
+        return Ok(());
+    }
+    eprint!("{}", super::plan::summary(&manifest, None));
+    let loaded = check::load(Path::new("(prepared plan)"), json.into_bytes())?;
+    let outcome = apply::apply(
+        &loaded,
+        &ApplyOptions {
+            backup_dir: args.backup_dir,
+        },
+    )?;
+    super::apply::report(&outcome, args.json)
+}
+
+fn dry_run_text(m: &plan::Manifest) -> String {
+    let mut t = String::new();
+    for c in &m.changes {
+        match c {
+            Change::Edit(e) => {
+                t.push_str(&format!("# edit {}: {}\n", e.path, e.reason));
+                t.push_str(&e.diff);
+                if !e.diff.ends_with('\n') {
+                    t.push('\n');
+                }
+            }
+            Change::Remove(r) => t.push_str(&format!(
+                "# remove {} ({} files, {} bytes): {}\n",
+                r.path, r.files, r.bytes, r.reason
+            )),
+        }
+    }
+    t
+}

@@ -1,0 +1,135 @@
+//! `js-recover status`: what a backup directory records, and whether the store still
+//! matches.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::output::stdout;
+use crate::apply::{self, ApplyError, Status};
+use crate::Error;
+
+/// Tell what was planned, applied and rolled back, and whether the store still matches
+///
+/// Reads the backup directory's journal (verifying its hash chain: an edited journal is
+/// reported, exit 5), the plan it holds, and the store: each edited file is original, as
+/// apply wrote it, or changed since; each removed directory is in the store or in the
+/// backup; and what changed in the store after apply.
+///
+/// Examples:
+///   js-recover status /srv/survivor.js-recover-20261121T120000Z
+///   js-recover status /srv/survivor.js-recover-20261121T120000Z --json | jq .store_check
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct StatusArgs {
+    /// The backup directory `apply` printed
+    pub backup_dir: PathBuf,
+    /// Print the status as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: StatusArgs) -> Result<(), Error> {
+    let status = apply::status(&args.backup_dir)?;
+    if args.json {
+        stdout(&(serde_json::to_string_pretty(&status).expect("serializes") + "\n"))?;
+    } else {
+        stdout(&text(&status))?;
+    }
+    match &status.journal.problem {
+        Some(problem) => Err(ApplyError::BackupInvalid {
+            path: status.backup_dir.clone(),
+            detail: format!("its journal does not verify: {problem}"),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+fn text(s: &Status) -> String {
+    let mut t = format!(
+        "backup:  {}\nstore:   {}\nstate:   {}\n",
+        s.backup_dir.display(),
+        s.store.display(),
+        s.state.describe()
+    );
+    let p = &s.plan.summary;
+    t.push_str(&format!(
+        "plan:    made {}; {} files to edit, {} director{} to remove\n",
+        s.plan.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        p.files_edited,
+        p.dirs_removed,
+        if p.dirs_removed == 1 { "y" } else { "ies" }
+    ));
+    t.push_str(&format!(
+        "journal: {} entries, {}\n",
+        s.journal.entries,
+        match &s.journal.problem {
+            None if s.journal.torn_tail => {
+                "hash chain verified (the last append was cut short by a crash)".to_string()
+            }
+            None => "hash chain verified".to_string(),
+            Some(p) => format!("DOES NOT VERIFY: {p}"),
+        }
+    ));
+    t.push_str("\nhistory:\n");
+    for h in &s.history {
+        t.push_str(&format!(
+            "  {}  {:<16}  {}@{}  {}\n",
+            h.at.format("%Y-%m-%dT%H:%M:%SZ"),
+            h.kind,
+            h.user,
+            h.host,
+            h.detail
+        ));
+    }
+    match &s.store_check {
+        None => t.push_str("\nthe store no longer exists\n"),
+        Some(c) => {
+            t.push_str(&format!(
+                "\nstore now: {}\n  files: {} original, {} as applied, {} changed since\n  \
+                 directories: {} in the store, {} in the backup\n",
+                match c.matches {
+                    "applied" => "matches the applied plan",
+                    "original" => "matches the original (before apply)",
+                    _ => "matches neither the original nor the applied plan",
+                },
+                c.files_original,
+                c.files_applied,
+                c.files_changed.len(),
+                c.dirs_in_store,
+                c.dirs_in_backup
+            ));
+            for line in c.files_changed.iter().chain(&c.dirs_other).take(30) {
+                t.push_str(&format!("  {line}\n"));
+            }
+            if c.leftover_temps > 0 {
+                t.push_str(&format!(
+                    "  {} temporary files left by an interrupted run\n",
+                    c.leftover_temps
+                ));
+            }
+            if !c.changed_since_apply.is_empty() {
+                t.push_str(&format!(
+                    "  {} entries changed after apply:\n",
+                    c.changed_since_apply.len()
+                ));
+                for line in c.changed_since_apply.iter().take(30) {
+                    t.push_str(&format!("    {line}\n"));
+                }
+            }
+        }
+    }
+    t.push_str(&match s.state {
+        apply::record::State::Applied => format!(
+            "\nundo with: js-recover rollback {}\n",
+            s.backup_dir.display()
+        ),
+        apply::record::State::Interrupted | apply::record::State::RollingBack => format!(
+            "\nput the store back with: js-recover rollback {}\n",
+            s.backup_dir.display()
+        ),
+        _ => String::new(),
+    });
+    t
+}
