@@ -142,6 +142,13 @@ impl Snapshot {
         Ok(snap)
     }
 
+    /// Reads a snapshot whose recorded hash was lost (`rollback --force` on a damaged
+    /// journal).
+    pub fn read_unverified(path: &Path) -> Result<Snapshot, ApplyError> {
+        let bytes = std::fs::read(path).map_err(ApplyError::io("read", path))?;
+        Snapshot::read(path, &sha256_hex(&bytes))
+    }
+
     pub fn get(&self, path: &str) -> Option<&Entry> {
         self.entries
             .binary_search_by(|e| e.path.as_str().cmp(path))

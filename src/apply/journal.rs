@@ -298,16 +298,23 @@ pub fn verify(bytes: &[u8]) -> Read {
     let mut prev = GENESIS.to_string();
     let mut tampered = None;
     for (n, raw) in lines.iter().enumerate() {
-        let problem = match check_line(raw, &prev, n as u64) {
+        match check_line(raw, &prev, n as u64) {
             Ok((hash, entry)) => {
                 prev = hash;
                 entries.push(entry);
-                continue;
             }
-            Err(problem) => problem,
-        };
-        tampered = Some(format!("line {}: {problem}", n + 1));
-        break;
+            Err(problem) => {
+                tampered.get_or_insert(format!("line {}: {problem}", n + 1));
+                // Keep what can still be read, for `--force` and for status to show; the
+                // chain goes on from this line's own hash.
+                if let Ok(line) = serde_json::from_slice::<Line>(raw) {
+                    if let Ok(entry) = serde_json::from_str::<Entry>(line.entry.get()) {
+                        entries.push(entry);
+                    }
+                    prev = line.sha256;
+                }
+            }
+        }
     }
     Read {
         entries,

@@ -94,13 +94,23 @@ fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError>
         changed_since_apply: Vec::new(),
         not_original: Vec::new(),
     };
-    let Some(before_sha) = &record.before_sha256 else {
-        // Apply never got to change the store.
-        journal.append(Event::RollbackStarted { force: opts.force }, true)?;
-        journal.append(rolled_back_event(&done), true)?;
-        return Ok(done);
+    let before = match &record.before_sha256 {
+        Some(sha) => Snapshot::read(&backup.snapshot_before(), sha)?,
+        // A journal that does not verify may have lost its `backed-up` line: with --force,
+        // go by the store and the saved files, whose hashes are still checked.
+        None if opts.force
+            && record.journal.tampered.is_some()
+            && backup.snapshot_before().is_file() =>
+        {
+            Snapshot::read_unverified(&backup.snapshot_before())?
+        }
+        None => {
+            // Apply never got to change the store.
+            journal.append(Event::RollbackStarted { force: opts.force }, true)?;
+            journal.append(rolled_back_event(&done), true)?;
+            return Ok(done);
+        }
     };
-    let before = Snapshot::read(&backup.snapshot_before(), before_sha)?;
     if let (Some(after_sha), State::Applied) = (&record.after_sha256, record.state) {
         let after = Snapshot::read(&backup.snapshot_after(), after_sha)?;
         done.changed_since_apply = backup::differences(&after.entries, &tree::list(&root)?);

@@ -1,6 +1,7 @@
 //! The integration suite, one binary: CLI behaviour on the bundled example store, and
 //! end-to-end scenarios against real nats-server clusters that lose quorum.
 
+mod apply_cli;
 mod cli;
 mod e2e_plan;
 mod fixtures;

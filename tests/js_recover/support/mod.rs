@@ -16,6 +16,7 @@ pub mod replication;
 pub mod scenario;
 pub mod standalone;
 pub mod survivor;
+pub mod synthetic;
 
 pub use cluster::{Cluster, ClusterOpts, SurvivorStop};
 pub use config::{Account, SysAccount, ACCOUNTS, ACCOUNT_A, ACCOUNT_B};
