@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::durable::{self, Perms};
 use super::ApplyError;
 use crate::plan::manifest::sha256_hex;
+use crate::plan::{Change, Manifest};
 use crate::store::tree::{self, Entry};
 
 pub const SNAPSHOT_SCHEMA: &str = "js-recover/snapshot";
@@ -112,6 +113,52 @@ impl Snapshot {
         })
     }
 
+    /// The store once `m` is carried out, from this `before` snapshot and a `stat` of each
+    /// entry apply changed (`dirs`: the directories whose entries it renamed), rather than a
+    /// second walk of the whole store.
+    pub fn after(
+        &self,
+        root: &Path,
+        m: &Manifest,
+        dirs: &[PathBuf],
+    ) -> Result<Snapshot, ApplyError> {
+        let removed: Vec<String> = m
+            .changes
+            .iter()
+            .filter(|c| matches!(c, Change::Remove(_)))
+            .map(|c| c.path().to_string())
+            .collect();
+        let gone = |p: &str| {
+            removed
+                .iter()
+                .any(|r| p == r || (p.starts_with(r.as_str()) && p.as_bytes()[r.len()] == b'/'))
+        };
+        let mut entries: std::collections::BTreeMap<String, Entry> = self
+            .entries
+            .iter()
+            .filter(|e| !gone(&e.path))
+            .map(|e| (e.path.clone(), e.clone()))
+            .collect();
+        let edited = m.changes.iter().filter_map(|c| match c {
+            Change::Edit(e) => Some(e.path.clone()),
+            Change::Remove(_) => None,
+        });
+        let dirs = dirs
+            .iter()
+            .filter_map(|d| d.strip_prefix(root).ok())
+            .map(|d| d.to_string_lossy().into_owned())
+            .filter(|d| !d.is_empty());
+        for rel in edited.chain(dirs) {
+            let entry = Entry::stat(&root.join(&rel), rel.clone())?;
+            entries.insert(rel, entry);
+        }
+        Ok(Snapshot {
+            taken_at: crate::clock::now(),
+            entries: entries.into_values().collect(),
+            ..self.clone()
+        })
+    }
+
     /// Writes the snapshot as a new file (not synced) and returns its SHA-256.
     pub fn write(&self, path: &Path) -> Result<String, ApplyError> {
         let bytes = serde_json::to_vec(self).expect("a snapshot always serializes");
@@ -156,13 +203,15 @@ impl Snapshot {
             .map(|i| &self.entries[i])
     }
 
-    /// Names directly inside `dir` ("" for the store root).
-    pub fn children(&self, dir: &str) -> Vec<&str> {
-        self.entries
-            .iter()
-            .filter(|e| parent_of(&e.path) == dir)
-            .map(|e| e.path.as_str())
-            .collect()
+    /// For each directory ("" for the store root), the names directly inside it.
+    pub fn children(&self) -> std::collections::HashMap<&str, std::collections::BTreeSet<&str>> {
+        let mut map: std::collections::HashMap<&str, std::collections::BTreeSet<&str>> =
+            std::collections::HashMap::new();
+        for e in &self.entries {
+            let (parent, name) = e.path.rsplit_once('/').unwrap_or(("", e.path.as_str()));
+            map.entry(parent).or_default().insert(name);
+        }
+        map
     }
 }
 

@@ -125,27 +125,44 @@ pub fn sibling(target: &Path, tag: &str) -> PathBuf {
 /// Refuses a path whose parent directories are not plain directories of the store (a
 /// symlink there could lead a write outside it).
 pub fn inside(root: &Path, rel: &str) -> Result<PathBuf, Mismatch> {
-    let mut at = root.to_path_buf();
-    let parts: Vec<&str> = rel.split('/').collect();
-    for part in &parts[..parts.len() - 1] {
-        at.push(part);
-        match std::fs::symlink_metadata(&at) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(Mismatch {
-                    path: rel.into(),
-                    detail: format!("`{}` is not a directory (a symlink?)", at.display()),
-                })
+    Ancestors::default().check(root, rel)
+}
+
+/// [`inside`] for many paths, checking each shared parent directory once.
+#[derive(Debug, Default)]
+pub struct Ancestors {
+    checked: std::collections::HashSet<PathBuf>,
+}
+
+impl Ancestors {
+    pub fn check(&mut self, root: &Path, rel: &str) -> Result<PathBuf, Mismatch> {
+        let mut at = root.to_path_buf();
+        let parts: Vec<&str> = rel.split('/').collect();
+        for part in &parts[..parts.len() - 1] {
+            at.push(part);
+            if self.checked.contains(&at) {
+                continue;
             }
-            Err(_) => {
-                return Err(Mismatch {
-                    path: rel.into(),
-                    detail: format!("`{}` does not exist", at.display()),
-                })
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.is_dir() => {
+                    self.checked.insert(at.clone());
+                }
+                Ok(_) => {
+                    return Err(Mismatch {
+                        path: rel.into(),
+                        detail: format!("`{}` is not a directory (a symlink?)", at.display()),
+                    })
+                }
+                Err(_) => {
+                    return Err(Mismatch {
+                        path: rel.into(),
+                        detail: format!("`{}` does not exist", at.display()),
+                    })
+                }
             }
         }
+        Ok(root.join(rel))
     }
-    Ok(root.join(rel))
 }
 
 /// An edited file as apply found it.
@@ -164,8 +181,9 @@ pub struct Original {
 pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyError> {
     let mut originals = Vec::new();
     let mut drift = Vec::new();
+    let mut ancestors = Ancestors::default();
     for (index, change) in m.changes.iter().enumerate() {
-        let abs = match inside(root, change.path()) {
+        let abs = match ancestors.check(root, change.path()) {
             Ok(p) => p,
             Err(mismatch) => {
                 drift.push(mismatch);
@@ -186,7 +204,7 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
                     )));
                     continue;
                 }
-                match std::fs::symlink_metadata(&abs) {
+                match read_no_follow(&abs) {
                     Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                         if e.before_sha256.is_some() {
                             drift.push(found("it no longer exists".into()));
@@ -200,12 +218,16 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
                             entry,
                         });
                     }
+                    Err(err)
+                        if err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) =>
+                    {
+                        drift.push(found("it is a symlink now, not a regular file".into()))
+                    }
                     Err(err) => return Err(ApplyError::io("read", &abs)(err)),
-                    Ok(meta) if !meta.is_file() => {
+                    Ok((meta, _)) if !meta.is_file() => {
                         drift.push(found("it is no longer a regular file".into()))
                     }
-                    Ok(meta) => {
-                        let bytes = std::fs::read(&abs).map_err(ApplyError::io("read", &abs))?;
+                    Ok((meta, bytes)) => {
                         let sha = sha256_hex(&bytes);
                         if e.before_sha256.as_deref() != Some(sha.as_str()) {
                             drift.push(found(match &e.before_sha256 {
@@ -233,7 +255,7 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
                         originals.push(Original {
                             index,
                             bytes: Some(bytes),
-                            entry: Entry::stat(&abs, change.path().into())?,
+                            entry: Entry::from_metadata(&meta, change.path().into()),
                         });
                     }
                 }
@@ -260,6 +282,22 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
     } else {
         Err(ApplyError::Drift(drift))
     }
+}
+
+/// Reads a file without following a symlink at its last component: one open, one fstat.
+fn read_no_follow(path: &Path) -> std::io::Result<(std::fs::Metadata, Vec<u8>)> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    if meta.is_file() {
+        file.read_to_end(&mut bytes)?;
+    }
+    Ok((meta, bytes))
 }
 
 /// Where `backup` resolves to, refusing it inside the store. `backup` need not exist yet,

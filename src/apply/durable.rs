@@ -146,7 +146,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o7777, 0o640);
         assert!(write_new(&p, b"y", perms).is_err());
         assert_eq!(std::fs::read(&p).unwrap(), b"x");
-        sync_filesystem(dir.path(), &[p.clone()]).unwrap();
+        sync_filesystem(dir.path(), std::slice::from_ref(&p)).unwrap();
         sync_each(&[p.clone(), dir.path().to_path_buf()]).unwrap();
         set_mtime(&p, 1_600_000_000_123_456_789).unwrap();
         let m = std::fs::metadata(&p).unwrap();

@@ -253,6 +253,8 @@ fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError>
     }
 
     // Directory times, where the directory holds again exactly what it held.
+    let children = before.children();
+    let empty = BTreeSet::new();
     for dir in &touched {
         let Ok(rel) = dir.strip_prefix(&root) else {
             continue;
@@ -261,22 +263,19 @@ fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError>
         let Some(entry) = before.get(&rel) else {
             continue;
         };
-        let expected: BTreeSet<String> = before
-            .children(&rel)
-            .iter()
-            .map(|p| p.rsplit('/').next().unwrap_or_default().to_string())
-            .collect();
-        let now: BTreeSet<String> = std::fs::read_dir(dir)
+        let expected = children.get(rel.as_str()).unwrap_or(&empty);
+        let names: Vec<String> = std::fs::read_dir(dir)
             .map_err(ApplyError::io("read", dir))?
             .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
             .collect();
-        if expected == now {
+        let now: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+        if *expected == now {
             durable::set_mtime(dir, entry.mtime_ns)?;
         }
     }
     let dirs: Vec<PathBuf> = touched.into_iter().collect();
     durable::sync_filesystem(&root, &dirs)?;
-    durable::sync_filesystem(&backup.root, &[backup.root.clone()])?;
+    durable::sync_filesystem(&backup.root, std::slice::from_ref(&backup.root))?;
 
     done.not_original = backup::differences(&before.entries, &tree::list(&root)?);
     journal.append(rolled_back_event(&done), true)?;
@@ -340,7 +339,7 @@ fn displace(displaced: &Path, index: usize, path: &Path) -> Result<String, Apply
             } else {
                 let bytes = std::fs::read(path).map_err(ApplyError::io("read", path))?;
                 durable::write_new(&to, &bytes, own_perms(0o600))?;
-                durable::sync_each(&[to.clone()])?;
+                durable::sync_each(std::slice::from_ref(&to))?;
                 std::fs::remove_file(path).map_err(ApplyError::io("remove", path))?;
             }
         }

@@ -93,7 +93,7 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         },
     )?;
     failpoint::hit("begin", 0)?;
-    let saved = match save_originals(&backup, &root, &originals) {
+    let (saved, before) = match save_originals(&backup, &root, &originals) {
         Ok(saved) => saved,
         Err(e) => {
             let _ = journal.append(
@@ -110,7 +110,15 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
     failpoint::hit("backed-up", 0)?;
 
     // Step 3, undone as a whole on any error.
-    match carry_out(loaded, &root, &backup, &originals, how, &mut journal) {
+    match carry_out(
+        loaded,
+        &root,
+        &backup,
+        &originals,
+        &before,
+        how,
+        &mut journal,
+    ) {
         Ok(outcome) => Ok(outcome),
         Err(e) => {
             drop(journal);
@@ -143,6 +151,7 @@ fn carry_out(
     root: &Path,
     backup: &Backup,
     originals: &[Original],
+    before: &Snapshot,
     how: How,
     journal: &mut Journal,
 ) -> Result<Outcome, ApplyError> {
@@ -240,7 +249,7 @@ fn carry_out(
     }
     failpoint::hit("synced", 0)?;
 
-    let after = Snapshot::take(root)?;
+    let after = before.after(root, m, &dirs)?;
     let path = backup.snapshot_after();
     let sha = after.write(&path)?;
     durable::sync_each(&[path, backup.root.clone()])?;
@@ -270,7 +279,7 @@ fn save_originals(
     backup: &Backup,
     root: &Path,
     originals: &[Original],
-) -> Result<Event, ApplyError> {
+) -> Result<(Event, Snapshot), ApplyError> {
     let dir = backup.originals();
     durable::create_private_dir(&dir)?;
     let mut written = vec![dir.clone()];
@@ -296,10 +305,13 @@ fn save_originals(
     written.push(snap_path);
     written.push(backup.root.clone());
     durable::sync_filesystem(&backup.root, &written)?;
-    Ok(Event::BackedUp {
-        originals: count,
-        snapshot_sha256,
-    })
+    Ok((
+        Event::BackedUp {
+            originals: count,
+            snapshot_sha256,
+        },
+        snapshot,
+    ))
 }
 
 /// A backup directory given again: fine if new or empty; done already if it holds this very

@@ -44,6 +44,11 @@ impl Entry {
     /// Reads the metadata of `path` (not following a symlink), naming it `rel`.
     pub fn stat(path: &Path, rel: String) -> Result<Entry, StoreError> {
         let meta = std::fs::symlink_metadata(path).map_err(StoreError::io(path))?;
+        Ok(Entry::from_metadata(&meta, rel))
+    }
+
+    /// From metadata already read (not following symlinks).
+    pub fn from_metadata(meta: &std::fs::Metadata, rel: String) -> Entry {
         let kind = if meta.is_dir() {
             'd'
         } else if meta.file_type().is_symlink() {
@@ -53,7 +58,7 @@ impl Entry {
         } else {
             'o'
         };
-        Ok(Entry {
+        Entry {
             path: rel,
             kind,
             size: if kind == 'd' { 0 } else { meta.len() },
@@ -61,7 +66,7 @@ impl Entry {
             mode: meta.mode(),
             uid: meta.uid(),
             gid: meta.gid(),
-        })
+        }
     }
 }
 
@@ -130,7 +135,9 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<(), StoreError> {
         } else {
             format!("{rel}/{name}")
         };
-        let e = Entry::stat(&path, child.clone())?;
+        // Relative to the open directory: no path walk per entry.
+        let meta = entry.metadata().map_err(StoreError::io(&path))?;
+        let e = Entry::from_metadata(&meta, child.clone());
         let is_dir = e.kind == 'd';
         out.push(e);
         if is_dir {

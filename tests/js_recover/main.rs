@@ -3,6 +3,8 @@
 
 mod apply_cli;
 mod cli;
+mod crash;
+mod e2e_apply;
 mod e2e_plan;
 mod fixtures;
 mod support;
