@@ -19,7 +19,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| level.into()),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .without_time()
+        .with_timer(tracing_subscriber::fmt::time::uptime())
         .init();
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

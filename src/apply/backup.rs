@@ -8,12 +8,20 @@
 //!   journal.jsonl           the hash-chained journal (see [`super::journal`])
 //!   snapshot-before.json    metadata of every entry of the store before apply
 //!   snapshot-after.json     the same once apply finished
-//!   originals/<sha256>      the original bytes of each edited file, named by their SHA-256
+//!   originals.pack          the original bytes of each edited file, each stored once
+//!   originals.idx.json      where each original is in the pack, by its SHA-256
 //!   removed/<index>/        each removed directory, moved here whole; <index> is the change's
 //!                           position in the manifest's `changes`
 //!   removed/<index>.partial a copy in progress (only when the backup is on another filesystem)
 //!   displaced/              what `rollback --force` moved aside instead of overwriting
 //! ```
+//!
+//! The originals are kept content-addressed in one pack rather than one file each: a store
+//! has thousands of meta files, and creating thousands of small files costs more than all
+//! the rest of apply. `originals.idx.json` (schema `js-recover/originals`, version 1) is
+//! `{"schema", "schema_version", "originals": [{"sha256", "offset", "len"}]}`; every slice is
+//! verified against its SHA-256 before rollback writes it. The manifest holds a second copy
+//! of every original (`before`), verified the same way, used if the pack is damaged.
 //!
 //! A snapshot (schema `js-recover/snapshot`, version 1) is
 //! `{"schema", "schema_version", "taken_at", "store", "entries": [...]}` where each entry is
@@ -55,11 +63,11 @@ impl Backup {
     pub fn snapshot_after(&self) -> PathBuf {
         self.root.join("snapshot-after.json")
     }
-    pub fn originals(&self) -> PathBuf {
-        self.root.join("originals")
+    pub fn originals_pack(&self) -> PathBuf {
+        self.root.join("originals.pack")
     }
-    pub fn original(&self, sha256: &str) -> PathBuf {
-        self.originals().join(sha256)
+    pub fn originals_index(&self) -> PathBuf {
+        self.root.join("originals.idx.json")
     }
     pub fn removed_dir(&self) -> PathBuf {
         self.root.join("removed")
@@ -72,6 +80,100 @@ impl Backup {
     }
     pub fn displaced(&self) -> PathBuf {
         self.root.join("displaced")
+    }
+}
+
+pub const ORIGINALS_SCHEMA: &str = "js-recover/originals";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackEntry {
+    pub sha256: String,
+    pub offset: u64,
+    pub len: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackIndex {
+    pub schema: String,
+    pub schema_version: u32,
+    pub originals: Vec<PackEntry>,
+}
+
+/// Original file contents, each once, addressed by SHA-256.
+#[derive(Debug, Default)]
+pub struct Originals {
+    pack: Vec<u8>,
+    index: std::collections::HashMap<String, (usize, usize)>,
+}
+
+impl Originals {
+    /// Adds `bytes` unless an identical original is in already.
+    pub fn add(&mut self, bytes: &[u8]) {
+        let sha = sha256_hex(bytes);
+        if !self.index.contains_key(&sha) {
+            self.index.insert(sha, (self.pack.len(), bytes.len()));
+            self.pack.extend_from_slice(bytes);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Writes the pack and its index as new files (not synced); returns their paths.
+    pub fn write(&self, backup: &Backup) -> Result<Vec<PathBuf>, ApplyError> {
+        let mut originals: Vec<PackEntry> = self
+            .index
+            .iter()
+            .map(|(sha, (offset, len))| PackEntry {
+                sha256: sha.clone(),
+                offset: *offset as u64,
+                len: *len as u64,
+            })
+            .collect();
+        originals.sort_by_key(|e| e.offset);
+        let index = PackIndex {
+            schema: ORIGINALS_SCHEMA.into(),
+            schema_version: 1,
+            originals,
+        };
+        durable::write_new(&backup.originals_pack(), &self.pack, own_perms(0o600))?;
+        durable::write_new(
+            &backup.originals_index(),
+            &serde_json::to_vec(&index).expect("an index always serializes"),
+            own_perms(0o600),
+        )?;
+        Ok(vec![backup.originals_pack(), backup.originals_index()])
+    }
+
+    /// Reads what [`Originals::write`] wrote; a damaged index or pack reads as empty (the
+    /// manifest's copies are used instead).
+    pub fn read(backup: &Backup) -> Originals {
+        let index: Option<PackIndex> = std::fs::read(backup.originals_index())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let (Some(index), Ok(pack)) = (index, std::fs::read(backup.originals_pack())) else {
+            return Originals::default();
+        };
+        let index = index
+            .originals
+            .into_iter()
+            .map(|e| (e.sha256, (e.offset as usize, e.len as usize)))
+            .collect();
+        Originals { pack, index }
+    }
+
+    /// The original with this SHA-256, if the pack holds it intact.
+    pub fn get(&self, sha256: &str) -> Option<&[u8]> {
+        let (offset, len) = *self.index.get(sha256)?;
+        let bytes = self.pack.get(offset..offset.checked_add(len)?)?;
+        (sha256_hex(bytes) == sha256).then_some(bytes)
     }
 }
 

@@ -69,26 +69,88 @@ pub struct Perms {
 /// Creates `path`, which must not exist, with `bytes`, `perms.mode` (whatever the umask) and
 /// `perms`' owner where this process may set it. Not synced: see [`sync_filesystem`].
 pub fn write_new(path: &Path, bytes: &[u8], perms: Perms) -> Result<(), ApplyError> {
+    let mode = perms.mode & 0o7777;
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(perms.mode & 0o7777)
+        .mode(mode)
         .open(path)
         .map_err(ApplyError::io("create", path))?;
     file.write_all(bytes)
         .map_err(ApplyError::io("write", path))?;
-    file.set_permissions(std::fs::Permissions::from_mode(perms.mode & 0o7777))
-        .map_err(ApplyError::io("set the mode of", path))?;
-    let meta = file.metadata().map_err(ApplyError::io("stat", path))?;
-    if (meta.uid(), meta.gid()) != (perms.uid, perms.gid) {
+    let me = whoami();
+    if (perms.uid, perms.gid) != (me.uid, me.gid) {
         // Running as root on a store owned by `nats`: the server must still read the file.
         std::os::unix::fs::fchown(&file, Some(perms.uid), Some(perms.gid))
             .map_err(ApplyError::io("set the owner of", path))?;
-        // chown clears set-id bits; put the mode back exactly.
-        file.set_permissions(std::fs::Permissions::from_mode(perms.mode & 0o7777))
+    }
+    // The umask may have cleared bits, and chown clears set-id bits: put the mode back.
+    if mode & me.umask != 0 || mode & 0o7000 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(ApplyError::io("set the mode of", path))?;
     }
     Ok(())
+}
+
+struct Me {
+    uid: u32,
+    gid: u32,
+    umask: u32,
+}
+
+/// This process's effective ids and umask, read once.
+fn whoami() -> &'static Me {
+    static ME: std::sync::OnceLock<Me> = std::sync::OnceLock::new();
+    ME.get_or_init(|| {
+        // The only way to read the umask is to set it; set it straight back.
+        let mask = rustix::process::umask(rustix::fs::Mode::empty());
+        rustix::process::umask(mask);
+        Me {
+            uid: rustix::process::geteuid().as_raw(),
+            gid: rustix::process::getegid().as_raw(),
+            umask: mask.bits(),
+        }
+    })
+}
+
+/// Runs `f` on every item on a few threads (file creation and renames spend their time in
+/// the kernel, so they overlap well), reporting progress; stops at the first error.
+pub fn par_for_each<T: Sync>(
+    items: &[T],
+    progress: &mut super::progress::Progress,
+    f: impl Fn(usize, &T) -> Result<(), ApplyError> + Sync,
+) -> Result<(), ApplyError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Result<(), ApplyError> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= items.len() || failed.load(Ordering::Relaxed) {
+                            return Ok(());
+                        }
+                        if let Err(e) = f(i, &items[i]) {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        while workers.iter().any(|w| !w.is_finished()) {
+            progress.set(done.load(Ordering::Relaxed) as u64);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("a worker thread panicked"))
+    })
 }
 
 /// Creates a directory only this user can read (a backup holds the store's metadata).

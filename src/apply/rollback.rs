@@ -124,6 +124,7 @@ fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError>
     // Everything to restore, verified before the first write.
     let changes = &record.loaded.manifest.changes;
     let mut restores = Vec::new();
+    let pack = backup::Originals::read(&backup);
     for (index, state) in &assessment.files {
         let Change::Edit(e) = &changes[*index] else {
             unreachable!()
@@ -134,7 +135,7 @@ fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError>
         }
         let original = match &e.before_sha256 {
             None => None,
-            Some(sha) => Some(verified_original(&record, e, sha)?),
+            Some(sha) => Some(verified_original(&record, &pack, e, sha)?),
         };
         restores.push((*index, state.clone(), original));
     }
@@ -292,19 +293,18 @@ fn rolled_back_event(done: &RolledBack) -> Event {
     }
 }
 
-/// The original bytes of edit `e`: from `originals/<sha>`, or failing that from the
+/// The original bytes of edit `e`: from the originals pack, or failing that from the
 /// manifest, whichever matches the hash.
 fn verified_original(
     record: &Record,
+    pack: &backup::Originals,
     e: &crate::plan::manifest::Edit,
     sha: &str,
 ) -> Result<Vec<u8>, ApplyError> {
-    if let Ok(bytes) = std::fs::read(record.backup.original(sha)) {
-        if sha256_hex(&bytes) == sha {
-            return Ok(bytes);
-        }
-        tracing::warn!(path = %e.path, "the saved original does not match its hash; using the manifest's copy");
+    if let Some(bytes) = pack.get(sha) {
+        return Ok(bytes.to_vec());
     }
+    tracing::debug!(path = %e.path, "the saved original is missing or damaged; using the manifest's copy");
     match e.before_bytes() {
         Ok(Some(bytes)) if sha256_hex(&bytes) == sha => Ok(bytes),
         _ => Err(ApplyError::BackupInvalid {

@@ -19,7 +19,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::backup::{self, own_perms, Backup, Snapshot};
+use super::backup::{self, own_perms, Backup, Originals, Snapshot};
 use super::check::{self, Loaded, Original};
 use super::copy;
 use super::durable::{self, Perms};
@@ -69,6 +69,7 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         return Ok(done);
     }
     let originals = check::against_store(&root, m)?;
+    tracing::info!(files = originals.len(), "the store matches the plan");
     let how = removal_method(&root, &backup_root)?;
     check_space(&root, &backup_root, loaded, &originals, how)?;
 
@@ -107,6 +108,7 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         }
     };
     journal.append(saved, true)?;
+    tracing::info!("originals and snapshot saved and durable");
     failpoint::hit("backed-up", 0)?;
 
     // Step 3, undone as a whole on any error.
@@ -215,38 +217,42 @@ fn carry_out(
     }
 
     // New contents beside their targets, durable together, then renamed over them.
-    let mut progress = Progress::new("apply: writing files", originals.len() as u64, false);
     let mut written = Vec::with_capacity(originals.len());
-    for (n, original) in originals.iter().enumerate() {
+    for original in originals {
         let Change::Edit(e) = &m.changes[original.index] else {
             unreachable!("originals are edits")
         };
         let target = root.join(&e.path);
-        let tmp = check::sibling(&target, "tmp");
+        touched_dirs.insert(parent(&target));
         let perms = Perms {
             mode: e.mode,
             uid: original.entry.uid,
             gid: original.entry.gid,
         };
-        durable::write_new(&tmp, &e.after_bytes().expect("validated"), perms)?;
-        touched_dirs.insert(parent(&target));
-        written.push((tmp, target));
-        progress.inc();
-        failpoint::hit("temp", n)?;
+        written.push((check::sibling(&target, "tmp"), target, e, perms));
     }
+    let mut progress = Progress::new("apply: writing files", written.len() as u64, false);
+    durable::par_for_each(&written, &mut progress, |n, (tmp, _, e, perms)| {
+        durable::write_new(tmp, &e.after_bytes().expect("validated"), *perms)?;
+        failpoint::hit("temp", n)
+    })?;
     progress.finish();
-    let temps: Vec<PathBuf> = written.iter().map(|(t, _)| t.clone()).collect();
+    let temps: Vec<PathBuf> = written.iter().map(|(t, ..)| t.clone()).collect();
     durable::sync_filesystem(root, &temps)?;
+    tracing::info!(files = temps.len(), "new files written and durable");
     failpoint::hit("temps-synced", 0)?;
-    for (n, (tmp, target)) in written.iter().enumerate() {
+    let mut progress = Progress::new("apply: renaming files", written.len() as u64, false);
+    durable::par_for_each(&written, &mut progress, |n, (tmp, target, ..)| {
         std::fs::rename(tmp, target).map_err(ApplyError::io("rename", tmp))?;
-        failpoint::hit("renamed", n)?;
-    }
+        failpoint::hit("renamed", n)
+    })?;
+    progress.finish();
     let dirs: Vec<PathBuf> = touched_dirs.into_iter().collect();
     durable::sync_filesystem(root, &dirs)?;
     if dirs_removed > 0 {
         durable::sync_filesystem(&backup.root, &[backup.removed_dir()])?;
     }
+    tracing::info!("renames durable");
     failpoint::hit("synced", 0)?;
 
     let after = before.after(root, m, &dirs)?;
@@ -273,33 +279,24 @@ fn carry_out(
     })
 }
 
-/// Saves each original once, named by its hash, and the `before` snapshot; makes them
-/// durable together.
+/// Saves every original once, content-addressed in one pack, and the `before` snapshot;
+/// makes them durable together.
 fn save_originals(
     backup: &Backup,
     root: &Path,
     originals: &[Original],
 ) -> Result<(Event, Snapshot), ApplyError> {
-    let dir = backup.originals();
-    durable::create_private_dir(&dir)?;
-    let mut written = vec![dir.clone()];
-    let mut progress = Progress::new("apply: saving originals", originals.len() as u64, false);
-    let mut count = 0;
-    for (n, o) in originals.iter().enumerate() {
-        progress.inc();
-        let Some(bytes) = &o.bytes else { continue };
-        let sha = crate::plan::manifest::sha256_hex(bytes);
-        let path = backup.original(&sha);
-        if path.exists() {
-            continue;
+    let mut pack = Originals::default();
+    for o in originals {
+        if let Some(bytes) = &o.bytes {
+            pack.add(bytes);
         }
-        durable::write_new(&path, bytes, own_perms(0o600))?;
-        written.push(path);
-        count += 1;
-        failpoint::hit("original", n)?;
     }
-    progress.finish();
+    let mut written = pack.write(backup)?;
+    tracing::info!(files = pack.len(), "originals written");
+    failpoint::hit("original", 0)?;
     let snapshot = Snapshot::take(root)?;
+    tracing::info!(entries = snapshot.entries.len(), "store snapshot taken");
     let snap_path = backup.snapshot_before();
     let snapshot_sha256 = snapshot.write(&snap_path)?;
     written.push(snap_path);
@@ -307,7 +304,7 @@ fn save_originals(
     durable::sync_filesystem(&backup.root, &written)?;
     Ok((
         Event::BackedUp {
-            originals: count,
+            originals: pack.len(),
             snapshot_sha256,
         },
         snapshot,

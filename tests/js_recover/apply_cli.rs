@@ -266,7 +266,7 @@ fn a_backup_directory_inside_the_store_or_not_empty_is_refused() {
 fn every_crash_point_rolls_back_exactly() {
     let points = [
         "begin",
-        "original:3",
+        "original",
         "backed-up",
         "moved",
         "temp:0",
@@ -414,14 +414,10 @@ fn damaged_or_foreign_backups_are_refused_or_worked_around() {
     let w = Work::example();
     w.apply().success();
     // A damaged saved original: the manifest's copy, verified by the same hash, is used.
-    let originals = w.backup().join("originals");
-    let first = std::fs::read_dir(&originals)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    std::fs::write(&first, b"garbage").unwrap();
+    let pack = w.backup().join("originals.pack");
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&pack, &bytes).unwrap();
     // A changed manifest is refused: it is not the plan the journal recorded.
     let manifest = w.backup().join("manifest.json");
     let good = std::fs::read(&manifest).unwrap();
