@@ -632,3 +632,44 @@ fn prepare_dry_run_changes_nothing_and_prepare_applies() {
     w.rollback().success();
     w.assert_original();
 }
+
+#[test]
+fn too_little_space_for_the_backup_is_refused_before_anything_changes() {
+    let w = Work::example();
+    let small = w.dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    // A real, nearly full filesystem: a 256 KiB tmpfs. Mounting needs privileges; the
+    // suite runs as root in CI, elsewhere this case cannot be staged and says so.
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert_ne!(
+            rustix::process::geteuid().as_raw(),
+            0,
+            "mount failed although running as root"
+        );
+        eprintln!("note: cannot mount a tmpfs without privileges; no-space case not staged");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&small);
+    js_recover()
+        .arg("apply")
+        .arg(&w.plan)
+        .arg("--backup-dir")
+        .arg(small.join("backup"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not enough free space"))
+        .stderr(predicate::str::contains("--backup-dir"));
+    assert!(!small.join("backup").exists());
+    w.assert_original();
+}

@@ -3,8 +3,9 @@
 //! the store byte-identical, and a standalone nats-server on the planned store serves every
 //! stream, message and consumer with its ack floor.
 //!
-//! `apply` is not part of this release, so the tests write the plan's `after` contents and
-//! remove its directories themselves (see [`apply_by_hand`]).
+//! These tests check the plan itself, independently of `apply`: they write the plan's
+//! `after` contents and remove its directories by hand (see [`apply_by_hand`]). `apply` and
+//! `rollback` on real survivors are in `e2e_apply`.
 
 use std::path::Path;
 
