@@ -49,6 +49,13 @@ pub fn run(args: ApplyArgs) -> Result<(), Error> {
         })
     })?;
     let loaded = check::load(&args.plan, bytes)?;
+    if loaded.manifest.changes.is_empty() {
+        eprintln!(
+            "apply: the plan has no changes: `{}` is already loadable by a standalone server; nothing to do",
+            loaded.manifest.store
+        );
+        return Ok(());
+    }
     let outcome = apply::apply(
         &loaded,
         &ApplyOptions {

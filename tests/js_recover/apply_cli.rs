@@ -673,3 +673,26 @@ fn too_little_space_for_the_backup_is_refused_before_anything_changes() {
     assert!(!small.join("backup").exists());
     w.assert_original();
 }
+
+#[test]
+fn an_empty_plan_applies_as_nothing() {
+    let w = Work::example();
+    w.apply().success();
+    let empty = w.dir.path().join("empty.json");
+    js_recover()
+        .arg("plan")
+        .arg(&w.store)
+        .arg("--out")
+        .arg(&empty)
+        .assert()
+        .success();
+    js_recover()
+        .arg("apply")
+        .arg(&empty)
+        .arg("--backup-dir")
+        .arg(w.dir.path().join("none"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("nothing to do"));
+    assert!(!w.dir.path().join("none").exists());
+}

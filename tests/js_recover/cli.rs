@@ -18,7 +18,7 @@ fn version_and_help_with_examples() {
         .assert()
         .success()
         .stdout(predicate::str::contains("Exit codes"));
-    for sub in ["inspect", "plan"] {
+    for sub in ["inspect", "plan", "apply", "rollback", "status", "prepare"] {
         js_recover()
             .args([sub, "--help"])
             .assert()
