@@ -168,39 +168,29 @@ fn carry_out(
         if !backup.removed_dir().is_dir() {
             durable::create_private_dir(&backup.removed_dir())?;
         }
+        let mut by_copy = || -> Result<How, ApplyError> {
+            copy::move_by_copy(&from, &to, &backup.removed_partial(index), || {
+                journal.append(
+                    Event::Copied {
+                        index,
+                        path: r.path.clone(),
+                        files: r.files,
+                        bytes: r.bytes,
+                    },
+                    true,
+                )
+            })?;
+            Ok(How::Copy)
+        };
         let used = match how {
             How::Rename => match std::fs::rename(&from, &to) {
                 Ok(()) => How::Rename,
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
-                    copy::move_by_copy(&from, &to, &backup.removed_partial(index), || {
-                        journal.append(
-                            Event::Copied {
-                                index,
-                                path: r.path.clone(),
-                                files: r.files,
-                                bytes: r.bytes,
-                            },
-                            true,
-                        )
-                    })?;
-                    How::Copy
+                    by_copy()?
                 }
                 Err(e) => return Err(ApplyError::io("move", &from)(e)),
             },
-            How::Copy => {
-                copy::move_by_copy(&from, &to, &backup.removed_partial(index), || {
-                    journal.append(
-                        Event::Copied {
-                            index,
-                            path: r.path.clone(),
-                            files: r.files,
-                            bytes: r.bytes,
-                        },
-                        true,
-                    )
-                })?;
-                How::Copy
-            }
+            How::Copy => by_copy()?,
         };
         journal.append(
             Event::Moved {

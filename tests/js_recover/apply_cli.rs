@@ -68,6 +68,15 @@ impl Work {
         js_recover().arg("apply").arg(&self.plan).assert()
     }
 
+    pub fn apply_into(&self, backup: impl AsRef<Path>) -> assert_cmd::assert::Assert {
+        js_recover()
+            .arg("apply")
+            .arg(&self.plan)
+            .arg("--backup-dir")
+            .arg(backup.as_ref())
+            .assert()
+    }
+
     pub fn rollback(&self) -> assert_cmd::assert::Assert {
         js_recover().arg("rollback").arg(self.backup()).assert()
     }
@@ -161,13 +170,7 @@ fn apply_then_rollback_gives_back_every_byte_and_mode() {
         ]
     );
     // A plan that was rolled back can be applied again, into a new backup directory.
-    js_recover()
-        .arg("apply")
-        .arg(&w.plan)
-        .arg("--backup-dir")
-        .arg(w.dir.path().join("second"))
-        .assert()
-        .success();
+    w.apply_into(w.dir.path().join("second")).success();
 }
 
 #[test]
@@ -183,21 +186,11 @@ fn applying_the_same_plan_twice_is_refused_or_a_no_op() {
     let w = Work::example();
     w.apply().success();
     // Into the same backup directory: already done.
-    js_recover()
-        .arg("apply")
-        .arg(&w.plan)
-        .arg("--backup-dir")
-        .arg(w.backup())
-        .assert()
+    w.apply_into(w.backup())
         .success()
         .stdout(predicate::str::contains("already applied"));
     // Into a new one: the store no longer matches the plan.
-    js_recover()
-        .arg("apply")
-        .arg(&w.plan)
-        .arg("--backup-dir")
-        .arg(w.dir.path().join("other"))
-        .assert()
+    w.apply_into(w.dir.path().join("other"))
         .code(3)
         .stderr(predicate::str::contains("applied already?"));
     assert!(!w.dir.path().join("other").exists());
@@ -229,37 +222,21 @@ fn drift_after_plan_is_refused_and_nothing_changes() {
 fn a_backup_directory_inside_the_store_or_not_empty_is_refused() {
     let w = Work::example();
     for inside in ["backup", "jetstream/backup", "jetstream/A/streams/x"] {
-        js_recover()
-            .arg("apply")
-            .arg(&w.plan)
-            .arg("--backup-dir")
-            .arg(w.store.join(inside))
-            .assert()
+        w.apply_into(w.store.join(inside))
             .code(1)
             .stderr(predicate::str::contains("is inside the store"));
     }
     let busy = w.dir.path().join("busy");
     std::fs::create_dir(&busy).unwrap();
     std::fs::write(busy.join("notes.txt"), b"mine").unwrap();
-    js_recover()
-        .arg("apply")
-        .arg(&w.plan)
-        .arg("--backup-dir")
-        .arg(&busy)
-        .assert()
+    w.apply_into(&busy)
         .code(1)
         .stderr(predicate::str::contains("already exists and is not empty"));
     w.assert_original();
     // An empty directory made beforehand is fine.
     let empty = w.dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    js_recover()
-        .arg("apply")
-        .arg(&w.plan)
-        .arg("--backup-dir")
-        .arg(&empty)
-        .assert()
-        .success();
+    w.apply_into(&empty).success();
 }
 
 #[test]
@@ -355,12 +332,7 @@ fn a_second_apply_or_rollback_while_one_runs_is_refused() {
     )
     .unwrap();
     assert!(line.contains("pausing"), "{line}");
-    js_recover()
-        .arg("apply")
-        .arg(&w.plan)
-        .arg("--backup-dir")
-        .arg(w.dir.path().join("second"))
-        .assert()
+    w.apply_into(w.dir.path().join("second"))
         .code(4)
         .stderr(predicate::str::contains("another js-recover is working on"));
     assert!(!w.dir.path().join("second").exists());
@@ -526,12 +498,7 @@ fn a_backup_on_another_filesystem_is_copied_verified_and_restored() {
     {
         let w = Work::synthetic(20);
         let backup = tempfile::tempdir_in(shm).unwrap();
-        js_recover()
-            .arg("apply")
-            .arg(&w.plan)
-            .arg("--backup-dir")
-            .arg(backup.path().join("b"))
-            .assert()
+        w.apply_into(backup.path().join("b"))
             .success()
             .stdout(predicate::str::contains("by copy"));
         js_recover()
@@ -661,12 +628,7 @@ fn too_little_space_for_the_backup_is_refused_before_anything_changes() {
         }
     }
     let _unmount = Unmount(&small);
-    js_recover()
-        .arg("apply")
-        .arg(&w.plan)
-        .arg("--backup-dir")
-        .arg(small.join("backup"))
-        .assert()
+    w.apply_into(small.join("backup"))
         .code(1)
         .stderr(predicate::str::contains("not enough free space"))
         .stderr(predicate::str::contains("--backup-dir"));
