@@ -20,6 +20,7 @@ use super::durable::{self, Perms};
 use super::failpoint;
 use super::journal::{Event, Journal, Stamp};
 use super::lock::Lock;
+use super::progress::Progress;
 use super::record::{self, DirState, FileState, Record, State};
 use super::ApplyError;
 use crate::plan::manifest::sha256_hex;
@@ -197,23 +198,30 @@ fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError>
                     },
                 );
                 let tmp = check::sibling(&target, "restore");
-                remove_any(&tmp)?;
-                durable::write_new(&tmp, bytes, perms)?;
-                failpoint::hit("restore-temp", staged.len())?;
-                staged.push((tmp, target, entry.map(|x| x.mtime_ns)));
+                staged.push((tmp, target, bytes, perms, entry.map(|x| x.mtime_ns)));
             }
         }
         done.files_restored += 1;
     }
-    let temps: Vec<PathBuf> = staged.iter().map(|(t, _, _)| t.clone()).collect();
+    // Written and renamed on a few threads, as apply does.
+    let mut progress = Progress::new("rollback: writing files", staged.len() as u64, false);
+    durable::par_for_each(&staged, &mut progress, |n, (tmp, _, bytes, perms, _)| {
+        remove_any(tmp)?;
+        durable::write_new(tmp, bytes, *perms)?;
+        failpoint::hit("restore-temp", n)
+    })?;
+    progress.finish();
+    let temps: Vec<PathBuf> = staged.iter().map(|(t, ..)| t.clone()).collect();
     durable::sync_filesystem(&root, &temps)?;
-    for (n, (tmp, target, mtime)) in staged.iter().enumerate() {
+    let mut progress = Progress::new("rollback: renaming files", staged.len() as u64, false);
+    durable::par_for_each(&staged, &mut progress, |n, (tmp, target, _, _, mtime)| {
         std::fs::rename(tmp, target).map_err(ApplyError::io("rename", tmp))?;
         if let Some(t) = mtime {
             durable::set_mtime(target, *t)?;
         }
-        failpoint::hit("restored", n)?;
-    }
+        failpoint::hit("restored", n)
+    })?;
+    progress.finish();
 
     // Directories back into the store.
     for (index, state) in &assessment.dirs {

@@ -68,8 +68,23 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
     if let Some(done) = existing_backup(&backup_root, loaded)? {
         return Ok(done);
     }
-    let originals = check::against_store(&root, m)?;
-    tracing::info!(files = originals.len(), "the store matches the plan");
+    // The drift check reads every edited file; the `before` snapshot stats every entry of
+    // the store. Both only read, so they overlap.
+    let (originals, snapshot) = std::thread::scope(|s| {
+        let snapshot = s.spawn(|| Snapshot::take(&root));
+        let originals = check::against_store(&root, m);
+        (
+            originals,
+            snapshot.join().expect("the snapshot thread panicked"),
+        )
+    });
+    let originals = originals?;
+    let snapshot = snapshot?;
+    tracing::info!(
+        files = originals.len(),
+        entries = snapshot.entries.len(),
+        "the store matches the plan; snapshot taken"
+    );
     let how = removal_method(&root, &backup_root)?;
     check_space(&root, &backup_root, loaded, &originals, how)?;
 
@@ -94,7 +109,7 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         },
     )?;
     failpoint::hit("begin", 0)?;
-    let (saved, before) = match save_originals(&backup, &root, &originals) {
+    let (saved, before) = match save_originals(&backup, snapshot, &originals) {
         Ok(saved) => saved,
         Err(e) => {
             let _ = journal.append(
@@ -273,7 +288,7 @@ fn carry_out(
 /// makes them durable together.
 fn save_originals(
     backup: &Backup,
-    root: &Path,
+    snapshot: Snapshot,
     originals: &[Original],
 ) -> Result<(Event, Snapshot), ApplyError> {
     let mut pack = Originals::default();
@@ -285,8 +300,6 @@ fn save_originals(
     let mut written = pack.write(backup)?;
     tracing::info!(files = pack.len(), "originals written");
     failpoint::hit("original", 0)?;
-    let snapshot = Snapshot::take(root)?;
-    tracing::info!(entries = snapshot.entries.len(), "store snapshot taken");
     let snap_path = backup.snapshot_before();
     let snapshot_sha256 = snapshot.write(&snap_path)?;
     written.push(snap_path);
