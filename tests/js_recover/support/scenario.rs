@@ -194,15 +194,30 @@ async fn consume(consumer: &PullConsumer, n: usize, ack: usize) {
         if got.len() == n {
             break;
         }
-        let mut batch = consumer
+        // A cluster under load (three in parallel on two cores) may time a fetch out or
+        // drop a batch's heartbeat; that is transient, so fetch again for what is missing.
+        let mut batch = match consumer
             .fetch()
             .max_messages(n - got.len())
             .expires(Duration::from_secs(2))
             .messages()
             .await
-            .expect("fetch");
+        {
+            Ok(batch) => batch,
+            Err(e) => {
+                eprintln!("fetch failed, retrying: {e}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+        };
         while let Some(m) = batch.next().await {
-            got.push(m.expect("fetched message"));
+            match m {
+                Ok(m) => got.push(m),
+                Err(e) => {
+                    eprintln!("fetched message failed, fetching again: {e}");
+                    break;
+                }
+            }
         }
     }
     assert_eq!(got.len(), n, "fetched too few messages");
