@@ -34,8 +34,6 @@ pub enum Error {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
-    #[error("the store `{path}` is in use by {holders}")]
-    InUse { path: PathBuf, holders: String },
     #[error("`{path}` is inside the store; js-recover never writes into the store it reads")]
     OutputInsideStore { path: PathBuf },
     #[error("cannot write `{path}`")]
@@ -55,11 +53,6 @@ impl Error {
             Error::Store(e) => e.hint().map(str::to_string),
             Error::Plan(e) => e.hint().map(str::to_string),
             Error::Apply(e) => e.hint(),
-            Error::InUse { .. } => Some(
-                "stop it first (a nats-server must be stopped before its store is edited), or better, \
-                 work on a copy of the store_dir (`cp -a STORE STORE.copy`)"
-                    .into(),
-            ),
             Error::OutputInsideStore { .. } => Some("write the file outside the store_dir".into()),
             Error::Write { .. } => {
                 Some("check the directory exists, is writable and has free space".into())
@@ -70,7 +63,6 @@ impl Error {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::InUse { .. } => exit::IN_USE,
             Error::Apply(e) => match e {
                 ApplyError::Drift(_) | ApplyError::Conflict(_) => exit::STORE_CHANGED,
                 ApplyError::InUse { .. } | ApplyError::Locked { .. } => exit::IN_USE,

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::durable::{self, Perms};
+use super::durable::{self, own_perms};
 use super::ApplyError;
 use crate::plan::manifest::sha256_hex;
 use crate::plan::{Change, Manifest};
@@ -320,15 +320,6 @@ impl Snapshot {
 /// `a/b/c` -> `a/b`; `a` -> ``.
 pub fn parent_of(rel: &str) -> &str {
     rel.rsplit_once('/').map_or("", |(p, _)| p)
-}
-
-/// A file this process writes for itself: its own owner.
-pub fn own_perms(mode: u32) -> Perms {
-    Perms {
-        mode,
-        uid: rustix::process::geteuid().as_raw(),
-        gid: rustix::process::getegid().as_raw(),
-    }
 }
 
 /// How two listings of the store differ, for a person: `created`, `modified`, `missing`.

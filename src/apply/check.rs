@@ -122,13 +122,8 @@ pub fn sibling(target: &Path, tag: &str) -> PathBuf {
     target.with_file_name(format!(".{name}.js-recover.{tag}"))
 }
 
-/// Refuses a path whose parent directories are not plain directories of the store (a
-/// symlink there could lead a write outside it).
-pub fn inside(root: &Path, rel: &str) -> Result<PathBuf, Mismatch> {
-    Ancestors::default().check(root, rel)
-}
-
-/// [`inside`] for many paths, checking each shared parent directory once.
+/// Refuses paths whose parent directories are not plain directories of the store (a symlink
+/// there could lead a write outside it), checking each shared parent directory once.
 #[derive(Debug, Default)]
 pub struct Ancestors {
     checked: std::collections::HashSet<PathBuf>,
@@ -298,6 +293,19 @@ fn read_no_follow(path: &Path) -> std::io::Result<(std::fs::Metadata, Vec<u8>)> 
         file.read_to_end(&mut bytes)?;
     }
     Ok((meta, bytes))
+}
+
+/// Refuses a store that a running process (a nats-server, most likely) holds files of:
+/// editing under a live server would race it.
+pub fn refuse_if_in_use(root: &Path) -> Result<(), ApplyError> {
+    let holders = crate::store::in_use::holders(root);
+    if holders.is_empty() {
+        return Ok(());
+    }
+    Err(ApplyError::InUse {
+        path: root.to_path_buf(),
+        holders: crate::store::in_use::describe(&holders),
+    })
 }
 
 /// Where `backup` resolves to, refusing it inside the store. `backup` need not exist yet,

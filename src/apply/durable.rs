@@ -92,6 +92,16 @@ pub fn write_new(path: &Path, bytes: &[u8], perms: Perms) -> Result<(), ApplyErr
     Ok(())
 }
 
+/// A file this process writes for itself (into the backup): its own owner.
+pub fn own_perms(mode: u32) -> Perms {
+    let me = whoami();
+    Perms {
+        mode,
+        uid: me.uid,
+        gid: me.gid,
+    }
+}
+
 struct Me {
     uid: u32,
     gid: u32,

@@ -144,7 +144,7 @@ impl Record {
             store_dev: *store_dev,
             store_ino: *store_ino,
             backup,
-            journal: read.clone(),
+            journal: read,
             loaded,
             state,
             before_sha256,
@@ -268,11 +268,14 @@ pub fn assess(record: &Record) -> Result<Assessment, ApplyError> {
         temps: Vec::new(),
         partials: Vec::new(),
     };
+    let mut ancestors = check::Ancestors::default();
     for (index, change) in record.loaded.manifest.changes.iter().enumerate() {
-        let path = check::inside(root, change.path()).map_err(|m| ApplyError::BackupInvalid {
-            path: record.backup.root.clone(),
-            detail: m.to_string(),
-        });
+        let path = ancestors
+            .check(root, change.path())
+            .map_err(|m| ApplyError::BackupInvalid {
+                path: record.backup.root.clone(),
+                detail: m.to_string(),
+            });
         match change {
             Change::Edit(e) => {
                 let path = match path {

@@ -13,10 +13,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::backup::{self, own_perms, Snapshot};
+use super::backup::{self, Snapshot};
 use super::check;
 use super::copy;
-use super::durable::{self, Perms};
+use super::durable::{self, own_perms, Perms};
 use super::failpoint;
 use super::journal::{Event, Journal, Stamp};
 use super::lock::Lock;
@@ -68,7 +68,7 @@ pub fn rollback(dir: &Path, opts: &RollbackOptions) -> Result<RolledBack, ApplyE
         record.check_store_identity()?;
     }
     let _lock = Lock::acquire(&record.store)?;
-    super::transaction::refuse_if_in_use(&record.store)?;
+    check::refuse_if_in_use(&record.store)?;
     run(record, opts)
 }
 
@@ -248,7 +248,7 @@ fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError>
         touched.insert(parent_of_path(&target));
         match std::fs::rename(&saved, &target) {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+            Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
                 let staging = check::sibling(&target, "restore");
                 copy::copy_verified(&saved, &staging)?;
                 std::fs::rename(&staging, &target).map_err(ApplyError::io("rename", &staging))?;
@@ -336,7 +336,7 @@ fn displace(displaced: &Path, index: usize, path: &Path) -> Result<String, Apply
     let to = displaced.join(&name);
     match std::fs::rename(path, &to) {
         Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+        Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
             if path.is_dir() {
                 copy::move_by_copy(
                     path,

@@ -19,10 +19,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::backup::{self, own_perms, Backup, Originals, Snapshot};
+use super::backup::{self, Backup, Originals, Snapshot};
 use super::check::{self, Loaded, Original};
 use super::copy;
-use super::durable::{self, Perms};
+use super::durable::{self, own_perms, Perms};
 use super::failpoint;
 use super::journal::{self, Event, How, Journal, Stamp};
 use super::lock::Lock;
@@ -59,7 +59,7 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         return Err(crate::store::StoreError::NotAStore { path: root }.into());
     }
     let _lock = Lock::acquire(&root)?;
-    refuse_if_in_use(&root)?;
+    check::refuse_if_in_use(&root)?;
 
     let backup_root = match &opts.backup_dir {
         Some(dir) => check::outside_store(&root, dir)?,
@@ -200,9 +200,7 @@ fn carry_out(
         let used = match how {
             How::Rename => match std::fs::rename(&from, &to) {
                 Ok(()) => How::Rename,
-                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
-                    by_copy()?
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => by_copy()?,
                 Err(e) => return Err(ApplyError::io("move", &from)(e)),
             },
             How::Copy => by_copy()?,
@@ -338,6 +336,10 @@ fn existing_backup(dir: &Path, loaded: &Loaded) -> Result<Option<Outcome>, Apply
             path: dir.to_path_buf(),
         });
     }
+    let removal = match read.entries.first().map(|e| &e.event) {
+        Some(Event::Begin { removal, .. }) => *removal,
+        _ => How::Rename,
+    };
     match read.entries.last().map(|e| &e.event) {
         Some(Event::Applied {
             files_edited,
@@ -349,7 +351,7 @@ fn existing_backup(dir: &Path, loaded: &Loaded) -> Result<Option<Outcome>, Apply
             files_edited: *files_edited,
             dirs_removed: *dirs_removed,
             bytes_moved: 0,
-            removal: How::Rename,
+            removal,
             already_applied: true,
         })),
         _ => Err(ApplyError::BackupInterrupted {
@@ -438,21 +440,6 @@ fn check_space(
         }
     }
     Ok(())
-}
-
-pub(crate) fn refuse_if_in_use(root: &Path) -> Result<(), ApplyError> {
-    let holders = crate::store::in_use::holders(root);
-    if holders.is_empty() {
-        return Ok(());
-    }
-    Err(ApplyError::InUse {
-        path: root.to_path_buf(),
-        holders: holders
-            .iter()
-            .map(|h| format!("{} (pid {})", h.command, h.pid))
-            .collect::<Vec<_>>()
-            .join(", "),
-    })
 }
 
 fn parent(p: &Path) -> PathBuf {

@@ -42,7 +42,7 @@ pub fn run(args: InspectArgs) -> Result<(), Error> {
     if !holders.is_empty() {
         eprintln!(
             "warning: the store is in use by {}; what it shows may already have changed",
-            super::plan::describe(&holders)
+            crate::store::in_use::describe(&holders)
         );
     }
     // The report shows everything readable; a file the server cannot load still fails the run.

@@ -6,7 +6,6 @@ use clap::Args;
 
 use super::output::{ensure_outside, human_bytes, stdout, write_file_atomic};
 use crate::plan::{self, Change, Manifest};
-use crate::store::in_use::{self, Holder};
 use crate::store::Store;
 use crate::Error;
 
@@ -36,7 +35,7 @@ pub struct PlanArgs {
 
 pub fn run(args: PlanArgs) -> Result<(), Error> {
     let store = Store::open(&args.store)?;
-    refuse_if_in_use(&store)?;
+    crate::apply::check::refuse_if_in_use(&store.root)?;
     if let Some(out) = &args.out {
         ensure_outside(&store.root, out)?;
     }
@@ -50,25 +49,6 @@ pub fn run(args: PlanArgs) -> Result<(), Error> {
     }
     eprint!("{}", summary(&manifest, args.out.as_ref()));
     Ok(())
-}
-
-pub(crate) fn refuse_if_in_use(store: &Store) -> Result<(), Error> {
-    let holders = in_use::holders(&store.root);
-    if holders.is_empty() {
-        return Ok(());
-    }
-    Err(Error::InUse {
-        path: store.root.clone(),
-        holders: describe(&holders),
-    })
-}
-
-pub(crate) fn describe(holders: &[Holder]) -> String {
-    holders
-        .iter()
-        .map(|h| format!("{} (pid {})", h.command, h.pid))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The few lines an operator reads on stderr.

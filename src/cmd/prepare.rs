@@ -39,7 +39,7 @@ pub struct PrepareArgs {
 
 pub fn run(args: PrepareArgs) -> Result<(), Error> {
     let store = Store::open(&args.store)?;
-    super::plan::refuse_if_in_use(&store)?;
+    crate::apply::check::refuse_if_in_use(&store.root)?;
     let manifest = plan::plan(&store, super::now())?;
     let json =
         serde_json::to_string_pretty(&manifest).expect("a manifest always serializes") + "\n";

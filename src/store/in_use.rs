@@ -50,6 +50,15 @@ pub fn holders(root: &Path) -> Vec<Holder> {
     found
 }
 
+/// `nats-server (pid 42), nats-server (pid 43)`, for messages.
+pub fn describe(holders: &[Holder]) -> String {
+    holders
+        .iter()
+        .map(|h| format!("{} (pid {})", h.command, h.pid))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

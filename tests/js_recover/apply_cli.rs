@@ -152,6 +152,15 @@ fn apply_then_rollback_gives_back_every_byte_and_mode() {
     w.rollback()
         .success()
         .stdout(predicate::str::contains("nothing to roll back"));
+    let again = js_recover()
+        .args(["rollback", "--json"])
+        .arg(w.backup())
+        .assert()
+        .success();
+    let again: Value = serde_json::from_slice(&again.get_output().stdout).unwrap();
+    assert_eq!(again["schema"], "js-recover/rollback");
+    assert_eq!(again["result"]["files_restored"], 0);
+    assert_eq!(again["result"]["not_original"], Value::Array(vec![]));
     w.assert_original();
     let status = w.status();
     assert_eq!(status["state"], "rolled-back");
@@ -163,6 +172,8 @@ fn apply_then_rollback_gives_back_every_byte_and_mode() {
             "backed-up",
             "moved",
             "applied",
+            "rollback-started",
+            "rolled-back",
             "rollback-started",
             "rolled-back",
             "rollback-started",
