@@ -18,7 +18,7 @@ use crate::support::{
     mismatches, survivor, verify_standalone, Standalone, SurvivorOpts, SurvivorStop, SysAccount,
 };
 
-fn inspect_json(store: &Path) -> Value {
+pub(crate) fn inspect_json(store: &Path) -> Value {
     let out = js_recover()
         .args(["inspect", "--json"])
         .arg(store)
@@ -100,7 +100,7 @@ fn needs_edit(store: &Path) -> Vec<String> {
 }
 
 /// The report names every stream and consumer the cluster had, with checksums that verify.
-fn assert_report_covers(
+pub(crate) fn assert_report_covers(
     report: &Value,
     expected: &crate::support::Expectations,
     exact_counts: bool,

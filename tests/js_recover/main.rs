@@ -7,4 +7,5 @@ mod crash;
 mod e2e_apply;
 mod e2e_plan;
 mod fixtures;
+mod matrix;
 mod support;

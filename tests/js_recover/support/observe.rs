@@ -80,6 +80,10 @@ async fn account_state(client: &Client) -> AccountExpect {
             let kv = kv_state(client, &name, bucket).await;
             out.kv.insert(bucket.to_string(), kv);
         }
+        if let Some(bucket) = name.strip_prefix("OBJ_") {
+            let objects = object_state(client, bucket).await;
+            out.objects.insert(bucket.to_string(), objects);
+        }
         out.streams.insert(name, stream);
     }
     out
@@ -126,6 +130,40 @@ async fn kv_state(client: &Client, stream: &str, bucket: &str) -> BTreeMap<Strin
             .unwrap_or(&subject)
             .to_string();
         out.insert(key, String::from_utf8_lossy(&data).into_owned());
+    }
+    out
+}
+
+/// Every live object of an object store bucket, read back in full: name -> SHA-256 (hex).
+async fn object_state(client: &Client, bucket: &str) -> BTreeMap<String, String> {
+    use futures::TryStreamExt;
+    use sha2::Digest;
+    use tokio::io::AsyncReadExt;
+    let js = async_nats::jetstream::new(client.clone());
+    let store = js
+        .get_object_store(bucket)
+        .await
+        .unwrap_or_else(|e| panic!("object store {bucket}: {e}"));
+    let infos: Vec<_> = store
+        .list()
+        .await
+        .unwrap_or_else(|e| panic!("list object store {bucket}: {e}"))
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("list object store {bucket}: {e}"));
+    let mut out = BTreeMap::new();
+    for info in infos.into_iter().filter(|i| !i.deleted) {
+        let mut object = store
+            .get(&info.name)
+            .await
+            .unwrap_or_else(|e| panic!("get object {bucket}/{}: {e}", info.name));
+        let mut data = Vec::new();
+        object
+            .read_to_end(&mut data)
+            .await
+            .unwrap_or_else(|e| panic!("read object {bucket}/{}: {e}", info.name));
+        assert_eq!(data.len(), info.size, "object {bucket}/{}", info.name);
+        out.insert(info.name, hex::encode(sha2::Sha256::digest(&data)));
     }
     out
 }

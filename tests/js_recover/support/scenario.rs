@@ -1,16 +1,18 @@
 //! The data a lost cluster held, and the record of what must survive it.
 //!
-//! `populate` writes a fixed mix of streams, consumers and a KV bucket that
-//! covers the recovery traps (explicit-R3 consumers, interest and workqueue
-//! retention whose messages vanish if a consumer is dropped at load, a custom
-//! placement, an R1 stream). `Expectations` is read back from the live
+//! `populate` writes the mix an operator's cluster has, across two accounts: limits,
+//! interest and work-queue streams; consumers with and without explicit replicas, acked
+//! in full, in part and with gaps; messages with headers and sizes up to 64 KiB; a KV
+//! bucket and an object store bucket; a mirror and a sourced stream (one of whose origins
+//! is deleted, one in another JetStream domain); a cluster placement; and an R1 stream
+//! pinned to the survivor by its server tag. `Expectations` is read back from the live
 //! cluster (see `observe`), never computed, so it is the truth.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, kv, object_store, stream};
 use futures::StreamExt;
 use serde::Serialize;
 
@@ -28,6 +30,9 @@ pub struct AccountExpect {
     pub streams: BTreeMap<String, StreamExpect>,
     /// Bucket -> key -> value, live keys only (deleted keys are absent).
     pub kv: BTreeMap<String, BTreeMap<String, String>>,
+    /// Object store bucket -> object name -> SHA-256 (hex) of the content read back, live
+    /// objects only.
+    pub objects: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -71,8 +76,8 @@ impl Expectations {
     }
 }
 
-/// Fills the cluster. `survivor` is the node index the R1 stream `LOCAL` is
-/// pinned to (by its `az:N` tag), so that stream survives too.
+/// Fills the cluster. `survivor` is the node index the R1 stream `LOCAL` is pinned to (by
+/// its `az:N` tag), so that stream survives too.
 pub async fn populate(cluster: &Cluster, survivor: usize) {
     let a = jetstream::new(cluster.connect(ACCOUNT_A).await);
     let b = jetstream::new(cluster.connect(ACCOUNT_B).await);
@@ -81,7 +86,9 @@ pub async fn populate(cluster: &Cluster, survivor: usize) {
     jobs(&a).await;
     local(&a, &Cluster::tag(survivor)).await;
     config_kv(&b).await;
+    files(&b).await;
     logs(&b).await;
+    mirror_and_sources(&b).await;
 }
 
 /// Stream config with the fields every stream here sets.
@@ -189,6 +196,12 @@ fn is_no_responders(e: &jetstream::context::PublishError) -> bool {
 /// Fetches exactly `n` messages and double-acks the first `ack` in order, so
 /// the ack floor is exactly `ack` once this returns.
 async fn consume(consumer: &PullConsumer, n: usize, ack: usize) {
+    consume_acking(consumer, n, |i| i <= ack).await
+}
+
+/// Fetches exactly `n` messages and double-acks those whose 1-based delivery number `acked`
+/// selects, in order: acking with gaps leaves the ack floor below acknowledged messages.
+async fn consume_acking(consumer: &PullConsumer, n: usize, acked: impl Fn(usize) -> bool) {
     let mut got = Vec::new();
     for _ in 0..20 {
         if got.len() == n {
@@ -221,8 +234,10 @@ async fn consume(consumer: &PullConsumer, n: usize, ack: usize) {
         }
     }
     assert_eq!(got.len(), n, "fetched too few messages");
-    for m in got.iter().take(ack) {
-        m.double_ack().await.expect("double ack");
+    for (i, m) in got.iter().enumerate() {
+        if acked(i + 1) {
+            m.double_ack().await.expect("double ack");
+        }
     }
 }
 
@@ -262,7 +277,8 @@ async fn events(js: &jetstream::Context) {
     )
     .await;
     consume(&e1, 5, 5).await;
-    consume(&e2, 12, 12).await;
+    // Ack floor 8 with 10 and 12 acked beyond it: 9 and 11 stay pending.
+    consume_acking(&e2, 12, |i| i != 9 && i != 11).await;
 }
 
 async fn jobs(js: &jetstream::Context) {
@@ -270,7 +286,9 @@ async fn jobs(js: &jetstream::Context) {
     let s = create_stream(js, cfg).await;
     publish(js, "job", &["jobs.resize", "jobs.email.send"], 20).await;
     let w = durable(&s, "W", 0).await;
-    consume(&w, 7, 7).await;
+    // A work queue deletes each message once acked: 1-5, 7, 9 and 10 go, 6 and 8 stay
+    // pending behind ack floor 5.
+    consume_acking(&w, 10, |i| i != 6 && i != 8).await;
 }
 
 async fn local(js: &jetstream::Context, tag: &str) {
@@ -325,4 +343,101 @@ async fn logs(js: &jetstream::Context) {
     .await;
     let tail = durable(&s, "TAIL", 3).await;
     consume(&tail, 15, 15).await;
+}
+
+async fn files(js: &jetstream::Context) {
+    let cfg = object_store::Config {
+        bucket: "files".into(),
+        num_replicas: 3,
+        ..Default::default()
+    };
+    let bucket = retry("create object store files", || {
+        js.create_object_store(cfg.clone())
+    })
+    .await;
+    // Several chunks (the default chunk is 128 KiB), one chunk, and an empty object.
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let objects: [(&str, &[u8]); 4] = [
+        ("big.bin", &big),
+        ("notes/readme.txt", b"restore me"),
+        ("empty", b""),
+        ("gone.txt", b"deleted before the outage"),
+    ];
+    for (name, data) in objects {
+        retry(&format!("put object {name}"), || {
+            let bucket = bucket.clone();
+            async move { bucket.put(name, &mut &data[..]).await }
+        })
+        .await;
+    }
+    bucket.delete("gone.txt").await.expect("delete object");
+}
+
+/// A mirror of `LOGS`, and a stream sourcing from `LOGS` (filtered), from `TMP` (deleted
+/// afterwards, so its origin is not in the store) and from a stream in another JetStream
+/// domain. Returns once the mirror and the sourced stream hold all they will get.
+async fn mirror_and_sources(js: &jetstream::Context) {
+    let mirror = stream::Config {
+        name: "LOGS_MIRROR".into(),
+        mirror: Some(stream::Source {
+            name: "LOGS".into(),
+            ..Default::default()
+        }),
+        num_replicas: 3,
+        ..Default::default()
+    };
+    create_stream(js, mirror).await;
+    let tmp = stream_config("TMP", "tmp.>", stream::RetentionPolicy::Limits);
+    create_stream(js, tmp).await;
+    publish(js, "tmp", &["tmp.one", "tmp.two"], 6).await;
+    let sourced = stream::Config {
+        name: "ARCHIVE".into(),
+        sources: Some(vec![
+            stream::Source {
+                name: "LOGS".into(),
+                filter_subject: Some("logs.app.>".into()),
+                ..Default::default()
+            },
+            stream::Source {
+                name: "TMP".into(),
+                ..Default::default()
+            },
+            stream::Source {
+                name: "EDGE_EVENTS".into(),
+                // What a client's `domain: edge` becomes on the wire.
+                external: Some(stream::External {
+                    api_prefix: "$JS.edge.API".into(),
+                    delivery_prefix: None,
+                }),
+                ..Default::default()
+            },
+        ]),
+        num_replicas: 3,
+        ..Default::default()
+    };
+    let archive = create_stream(js, sourced).await;
+    let mirror = js.get_stream("LOGS_MIRROR").await.expect("mirror stream");
+    // LOGS has 40 messages, 27 of them on `logs.app.>`; TMP has 6.
+    wait_messages(&mirror, 40).await;
+    wait_messages(&archive, 27 + 6).await;
+    retry("delete stream TMP", || js.delete_stream("TMP")).await;
+}
+
+/// Waits until `stream` holds `count` messages (a mirror or source catching up).
+async fn wait_messages(stream: &stream::Stream, count: u64) {
+    let mut stream = stream.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = stream.info().await.expect("stream info");
+        if info.state.messages == count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stream {} has {} messages, not {count}",
+            info.config.name,
+            info.state.messages
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

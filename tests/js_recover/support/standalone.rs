@@ -230,6 +230,14 @@ pub fn mismatches(expected: &Expectations, actual: &Expectations) -> Vec<String>
                 cmp(&mut out, &at, "num_pending", ec.num_pending, c.num_pending);
             }
         }
+        for (bucket, objects) in &exp.objects {
+            match act.objects.get(bucket) {
+                Some(got) if got == objects => {}
+                got => out.push(format!(
+                    "account {acct} object store {bucket}: expected {objects:?}, got {got:?}"
+                )),
+            }
+        }
         for (bucket, keys) in &exp.kv {
             match act.kv.get(bucket) {
                 Some(got) if got == keys => {}
