@@ -14,7 +14,13 @@ use crate::Error;
 ///
 /// For each stream: replicas, placement, retention, storage, encryption, whether its
 /// meta.sum matches (a server skips a stream whose checksum is wrong) and, from
-/// msgs/index.db, its message count and sequence range. Message data is never read.
+/// msgs/index.db, its message count and sequence range. For each consumer, from its o.dat:
+/// its ack floor, the last sequence delivered and how many deliveries await an ack.
+/// Message data is never read.
+///
+/// Warnings name what puts data at risk: interest and work-queue streams (with each
+/// consumer's ack floor against the stream's sequences), consumers ahead of their stream,
+/// unreadable files, and mirrors and sources whose origin is not in this store.
 ///
 /// Examples:
 ///   js-recover inspect /srv/survivor
@@ -100,9 +106,15 @@ fn render(report: &Report) -> String {
                     } else {
                         String::new()
                     },
+                    match &c.ack_pending {
+                        Value::Number(n) => format!("{n} unacked"),
+                        _ => "?".into(),
+                    },
                     String::new(),
-                    String::new(),
-                    String::new(),
+                    match (&c.ack_floor_stream_seq, &c.delivered_stream_seq) {
+                        (Value::Number(f), Value::Number(d)) => format!("floor {f}, sent {d}"),
+                        _ => "?".into(),
+                    },
                     meta_word(c.meta, c.encrypted),
                     format!("{:?}", c.checksum).to_lowercase(),
                 ]);

@@ -62,7 +62,7 @@ pub fn decode(stream_name: &str, buf: &[u8], encrypted: bool) -> Result<StreamSt
     if magic != MAGIC || !VERSIONS.contains(&version) {
         return Err(IndexError::UnknownVersion { magic, version });
     }
-    let mut r = Reader { buf: &body[2..] };
+    let mut r = Reader::new(&body[2..]);
     let messages = r.uvarint()?;
     let bytes = r.uvarint()?;
     let first_seq = r.uvarint()?;
@@ -79,13 +79,17 @@ pub fn decode(stream_name: &str, buf: &[u8], encrypted: bool) -> Result<StreamSt
     })
 }
 
-/// Go's `binary.Uvarint` / `binary.Varint`.
-struct Reader<'a> {
+/// Go's `binary.Uvarint` / `binary.Varint` over a byte slice.
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
 }
 
-impl Reader<'_> {
-    fn uvarint(&mut self) -> Result<u64, IndexError> {
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf }
+    }
+
+    pub(crate) fn uvarint(&mut self) -> Result<u64, IndexError> {
         let mut value = 0u64;
         for (i, &b) in self.buf.iter().enumerate().take(10) {
             value |= u64::from(b & 0x7f) << (7 * i);
@@ -97,7 +101,7 @@ impl Reader<'_> {
         Err(IndexError::Truncated)
     }
 
-    fn varint(&mut self) -> Result<i64, IndexError> {
+    pub(crate) fn varint(&mut self) -> Result<i64, IndexError> {
         let u = self.uvarint()?;
         // Zig-zag decoding, as `binary.Varint`.
         Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
@@ -105,10 +109,10 @@ impl Reader<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
         while v >= 0x80 {
             out.push((v as u8) | 0x80);
             v >>= 7;
@@ -116,7 +120,7 @@ mod tests {
         out.push(v as u8);
     }
 
-    fn put_varint(out: &mut Vec<u8>, v: i64) {
+    pub(crate) fn put_varint(out: &mut Vec<u8>, v: i64) {
         put_uvarint(out, ((v << 1) ^ (v >> 63)) as u64);
     }
 

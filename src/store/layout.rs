@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::checksum;
+use super::consumer_state::{self, ConsumerState, StateError, STATE_FILE};
 use super::error::StoreError;
 use super::index_db::{self, IndexError, StreamState};
 use super::meta::MetaFile;
@@ -61,6 +62,9 @@ pub struct Stream {
     pub consumers: Vec<Consumer>,
     /// What `msgs/index.db` says, or why that is unknown.
     pub state: Result<StreamState, IndexError>,
+    /// A message block is newer than `msgs/index.db`: the server did not stop cleanly, and
+    /// the counts in `state` may be behind the blocks (the server recounts at load).
+    pub state_stale: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +72,8 @@ pub struct Consumer {
     pub name: String,
     pub dir: String,
     pub meta: Option<MetaFile>,
+    /// What `o.dat` says (a missing file means nothing delivered yet), or why it is unknown.
+    pub state: Result<ConsumerState, StateError>,
 }
 
 /// The `_js_` directory of a clustered server.
@@ -268,31 +274,67 @@ fn read_stream(
             if cmeta.is_none() {
                 notes.push(format!("`{crel}` has no meta.inf; the server skips it"));
             }
+            let encrypted = cmeta.as_ref().is_some_and(|m| m.is_encrypted());
+            let state_path = consumer_path.join(STATE_FILE);
+            let state = match read_if_exists(&state_path)? {
+                Some(buf) => consumer_state::decode(&buf, encrypted),
+                None => Ok(ConsumerState::default()),
+            };
             consumers.push(Consumer {
                 name: consumer,
                 dir: crel,
                 meta: cmeta,
+                state,
             });
         }
     }
     let encrypted = meta.as_ref().is_some_and(|m| m.is_encrypted());
-    let state = match std::fs::read(path.join("msgs").join("index.db")) {
-        Ok(buf) => index_db::decode(&stream_name, &buf, encrypted),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(IndexError::Missing),
-        Err(e) => {
-            return Err(StoreError::Io {
-                path: path.join("msgs/index.db"),
-                source: e,
-            })
-        }
+    let msgs = path.join("msgs");
+    let index = msgs.join("index.db");
+    let state = match read_if_exists(&index)? {
+        Some(buf) => index_db::decode(&stream_name, &buf, encrypted),
+        None => Err(IndexError::Missing),
     };
+    let state_stale = state.is_ok() && index_is_stale(&msgs, &index)?;
     Ok(Stream {
         dir_name: name.into(),
         dir: rel,
         meta,
         consumers,
         state,
+        state_stale,
     })
+}
+
+fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    match std::fs::read(path) {
+        Ok(buf) => Ok(Some(buf)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io(path)(e)),
+    }
+}
+
+/// True when a message block (`msgs/<n>.blk`) was modified after `index.db`: the server
+/// wrote messages after its last full-state write and never stopped cleanly. Only the
+/// directory is listed; blocks are not opened.
+fn index_is_stale(msgs: &Path, index: &Path) -> Result<bool, StoreError> {
+    let written = std::fs::metadata(index)
+        .and_then(|m| m.modified())
+        .map_err(StoreError::io(index))?;
+    for entry in std::fs::read_dir(msgs).map_err(StoreError::io(msgs))? {
+        let entry = entry.map_err(StoreError::io(msgs))?;
+        if !entry.file_name().to_string_lossy().ends_with(".blk") {
+            continue;
+        }
+        if entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t > written)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The entries of `dir`, sorted by name, as (name, path).

@@ -2,6 +2,7 @@
 //! checksums, `msgs/index.db` summaries, and the Raft state. Nothing here writes, and
 //! nothing here knows about plans.
 pub mod checksum;
+pub mod consumer_state;
 mod error;
 pub mod in_use;
 pub mod index_db;

@@ -16,7 +16,9 @@
 //!       "messages": 50, "bytes": 4242, "first_seq": 1, "last_seq": 50, "state_note": null,
 //!       "consumers": [ { "name": "PROC", "dir": "...", "meta": "ok", "durable": true,
 //!                        "replicas": 0, "ack_policy": "explicit", "encrypted": false,
-//!                        "checksum": "ok" } ] } ] } ],
+//!                        "checksum": "ok", "ack_floor_stream_seq": 20,
+//!                        "delivered_stream_seq": 25, "ack_pending": 5, "redelivered": 0,
+//!                        "state_note": null } ] } ] } ],
 //!   "raft": [ { "account": "$SYS", "dir": "jetstream/$SYS/_js_", "files": 40, "bytes": 9000,
 //!               "groups": [ { "name": "S-R3F-x", "kind": "stream", "files": 5, "dirs": 2,
 //!                             "bytes": 900, "fingerprint": "sha256:..." } ] } ],
@@ -26,15 +28,24 @@
 //! `meta` is `ok`, `missing`, `malformed` or `encrypted`; fields read from the configuration
 //! are `null` when it cannot be read. `checksum` is `ok`, `bad` or `missing`. `messages`,
 //! `bytes`, `first_seq` and `last_seq` come from `msgs/index.db` when its checksum verifies
-//! and are the string `"unknown"` otherwise, with `state_note` saying why.
+//! and are the string `"unknown"` otherwise, with `state_note` saying why; `state_note` also
+//! says when `index.db` is older than the message blocks (a server that did not stop
+//! cleanly), and the counts may then be behind. A consumer's `ack_floor_stream_seq`,
+//! `delivered_stream_seq`, `ack_pending` and `redelivered` come from its `o.dat` in the same
+//! way.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::consumer_state::{ConsumerState, StateError};
 use super::index_db::IndexError;
-use super::{ChecksumState, MetaContent, MetaFile, Store};
+use super::{ChecksumState, MetaContent, MetaFile, Store, Stream};
 
 pub const SCHEMA: &str = "js-recover/inspect";
+
+const STALE_INDEX: &str = "msgs/index.db is older than the newest message block (the server did \
+     not stop cleanly, or the store was copied without keeping times); counts may be behind, and \
+     the server recounts at load";
 
 /// Something a reviewer should know before going on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +118,11 @@ pub struct ConsumerReport {
     pub ack_policy: Option<String>,
     pub encrypted: bool,
     pub checksum: ChecksumState,
+    pub ack_floor_stream_seq: Value,
+    pub delivered_stream_seq: Value,
+    pub ack_pending: Value,
+    pub redelivered: Value,
+    pub state_note: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -181,7 +197,7 @@ fn stream_report(s: &super::Stream) -> StreamReport {
             st.bytes.into(),
             st.first_seq.into(),
             st.last_seq.into(),
-            None,
+            s.state_stale.then(|| STALE_INDEX.to_string()),
         ),
         Err(e) => (
             unknown(),
@@ -219,7 +235,16 @@ fn stream_report(s: &super::Stream) -> StreamReport {
             .map(|c| {
                 let m = c.meta.as_ref();
                 let field = |k: &str| m.and_then(|m| m.fields()).and_then(|f| f.get(k)).cloned();
+                let number = |f: fn(&ConsumerState) -> u64| match &c.state {
+                    Ok(st) => Value::from(f(st)),
+                    Err(_) => unknown(),
+                };
                 ConsumerReport {
+                    ack_floor_stream_seq: number(|s| s.ack_floor_stream_seq),
+                    delivered_stream_seq: number(|s| s.delivered_stream_seq),
+                    ack_pending: number(|s| s.ack_pending),
+                    redelivered: number(|s| s.redelivered),
+                    state_note: c.state.as_ref().err().map(|e| e.to_string()),
                     name: c.name.clone(),
                     dir: c.dir.clone(),
                     meta: meta_state(m),
@@ -249,7 +274,7 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
             message: n.clone(),
         })
         .collect();
-    for (_, s) in store.streams() {
+    for (a, s) in store.streams() {
         let Some(meta) = &s.meta else { continue };
         let name = meta.str_field("name").unwrap_or(&s.dir_name);
         match &meta.content {
@@ -273,42 +298,9 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
             ));
         }
         if let Some(r @ ("interest" | "workqueue")) = meta.str_field("retention") {
-            out.push(Warning::new(
-                &format!("{r}-retention"),
-                &s.dir,
-                format!(
-                    "stream `{name}` uses {r} retention: any consumer the server fails to load has its \
-                     unacknowledged messages deleted at load, so every consumer must stay loadable"
-                ),
-            ));
+            out.push(retention_warning(name, r, s));
         }
-        if let Some(m) = meta
-            .fields()
-            .and_then(|f| f.get("mirror"))
-            .filter(|v| !v.is_null())
-        {
-            let origin = m.get("name").and_then(Value::as_str).unwrap_or("?");
-            out.push(Warning::new(
-                "mirror",
-                &s.dir,
-                format!("stream `{name}` mirrors `{origin}`: it resumes from its origin only once that is reachable again"),
-            ));
-        }
-        let sources = meta
-            .fields()
-            .and_then(|f| f.get("sources"))
-            .and_then(Value::as_array);
-        if let Some(sources) = sources.filter(|s| !s.is_empty()) {
-            let names: Vec<&str> = sources
-                .iter()
-                .filter_map(|s| s.get("name").and_then(Value::as_str))
-                .collect();
-            out.push(Warning::new(
-                "sources",
-                &s.dir,
-                format!("stream `{name}` sources {}: it resumes sourcing only once they are reachable again", names.join(", ")),
-            ));
-        }
+        out.extend(origin_warnings(a, name, s));
         if matches!(s.state, Err(IndexError::Missing)) {
             out.push(Warning::new(
                 "missing-index",
@@ -328,6 +320,26 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
                     ),
                 ));
             }
+            match &c.state {
+                Err(e @ (StateError::Corrupt | StateError::UnknownVersion { .. })) => {
+                    out.push(Warning::new(
+                        "consumer-state-unreadable",
+                        &format!("{}/{}", c.dir, super::consumer_state::STATE_FILE),
+                        format!(
+                            "consumer `{}` of stream `{name}`: {e}; the server fails to load this \
+                             consumer, and on an interest or work-queue stream deletes what only it \
+                             still needed",
+                            c.name
+                        ),
+                    ))
+                }
+                Ok(cs) => {
+                    if let Some(w) = ahead_of_stream(name, s, &c.name, &c.dir, cs) {
+                        out.push(w);
+                    }
+                }
+                Err(StateError::Encrypted) => {}
+            }
             if cm.checksum() == ChecksumState::Missing {
                 out.push(Warning::new(
                     "checksum-mismatch",
@@ -346,4 +358,165 @@ pub fn checksum_word(c: ChecksumState) -> &'static str {
         ChecksumState::Bad => "wrong",
         ChecksumState::Missing => "missing",
     }
+}
+
+/// What an interest or work-queue stream holds, each consumer's progress, and what a
+/// consumer that fails to load would take with it.
+fn retention_warning(name: &str, retention: &str, s: &Stream) -> Warning {
+    let kind = if retention == "interest" {
+        "interest"
+    } else {
+        "work-queue"
+    };
+    let mut msg = format!("stream `{name}` uses {kind} retention");
+    match &s.state {
+        Ok(st) if st.messages == 0 => msg += " and holds no messages",
+        Ok(st) => {
+            msg += &format!(
+                " and holds {} messages (seq {}..{})",
+                st.messages, st.first_seq, st.last_seq
+            );
+            if s.state_stale {
+                msg += " as of msgs/index.db, which is older than the message blocks";
+            }
+        }
+        Err(e) => msg += &format!(" (messages unknown: {e})"),
+    }
+    let progress: Vec<String> = s
+        .consumers
+        .iter()
+        .map(|c| match &c.state {
+            Ok(cs) => format!(
+                "`{}` ack floor {}, delivered {}, {} awaiting ack{}",
+                c.name,
+                cs.ack_floor_stream_seq,
+                cs.delivered_stream_seq,
+                cs.ack_pending,
+                replicas_note(c)
+            ),
+            Err(e) => format!("`{}` progress unknown ({e}){}", c.name, replicas_note(c)),
+        })
+        .collect();
+    if progress.is_empty() {
+        msg += "; it has no consumers.";
+    } else {
+        msg += &format!("; consumers: {}.", progress.join("; "));
+    }
+    if retention == "interest" {
+        msg += " At load the server deletes every message all its loaded consumers have \
+                 acknowledged, so a consumer that fails to load takes the messages only it still \
+                 needs with it";
+        if let Some((lowest, first, last)) = held_only_by_lowest(s) {
+            msg += &format!(": if `{lowest}` did not load, seq {first}..{last} would be deleted");
+        }
+        msg += ". Every consumer must stay loadable.";
+    } else {
+        msg += " A work queue deletes each message once acknowledged; a consumer that fails to \
+                 load loses its deliveries awaiting ack, and they are delivered again to whichever \
+                 consumer comes next. Every consumer must stay loadable.";
+    }
+    Warning::new(&format!("{retention}-retention"), &s.dir, msg)
+}
+
+/// For a consumer a standalone server would refuse as it is: why, and that plan fixes it.
+fn replicas_note(c: &super::Consumer) -> String {
+    match c.meta.as_ref().and_then(|m| m.replicas()) {
+        Some(r) if r > 1 => format!(
+            " (num_replicas {r}: refused by a standalone server until edited; `plan` sets it to 0)"
+        ),
+        _ => String::new(),
+    }
+}
+
+/// For an interest stream with two or more consumers whose progress is known: the consumer
+/// with the lowest ack floor and the sequences above it that every other consumer has
+/// already acknowledged (what the server compacts away if that consumer is gone).
+fn held_only_by_lowest(s: &Stream) -> Option<(&str, u64, u64)> {
+    let st = s.state.as_ref().ok()?;
+    let mut floors: Vec<(u64, &str)> = s
+        .consumers
+        .iter()
+        .map(|c| Some((c.state.as_ref().ok()?.ack_floor_stream_seq, c.name.as_str())))
+        .collect::<Option<_>>()?;
+    floors.sort();
+    let [(lowest, name), (next, _), ..] = floors[..] else {
+        return None;
+    };
+    let (first, last) = ((lowest + 1).max(st.first_seq), next.min(st.last_seq));
+    (st.messages > 0 && first <= last).then_some((name, first, last))
+}
+
+/// A consumer that was delivered messages past the stream's last sequence: this copy of the
+/// stream lacks messages another node had. Not judged when the stream's counts may be stale.
+fn ahead_of_stream(
+    stream: &str,
+    s: &Stream,
+    consumer: &str,
+    dir: &str,
+    cs: &ConsumerState,
+) -> Option<Warning> {
+    let st = s.state.as_ref().ok().filter(|_| !s.state_stale)?;
+    (cs.delivered_stream_seq > st.last_seq).then(|| {
+        Warning::new(
+            "consumer-ahead-of-stream",
+            dir,
+            format!(
+                "consumer `{consumer}` of stream `{stream}` was delivered up to seq {}, but this copy \
+                 of the stream ends at seq {}: the survivor lacks messages another node had. Check \
+                 whether a better copy survives before going on",
+                cs.delivered_stream_seq, st.last_seq
+            ),
+        )
+    })
+}
+
+/// Mirror and source origins that are not in this store: an origin reached through an API
+/// prefix (another account or JetStream domain), or a stream this account does not have.
+fn origin_warnings(account: &super::Account, name: &str, s: &Stream) -> Vec<Warning> {
+    let Some(fields) = s.meta.as_ref().and_then(|m| m.fields()) else {
+        return Vec::new();
+    };
+    let mirror = fields.get("mirror").filter(|v| v.is_object()).into_iter();
+    let sources = fields
+        .get("sources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    let origins = mirror
+        .map(|m| ("mirror", "mirrors", m))
+        .chain(sources.map(|src| ("source", "sources", src)));
+    let in_account = |origin: &str| {
+        account.streams.iter().any(|t| {
+            t.meta
+                .as_ref()
+                .and_then(|m| m.str_field("name"))
+                .unwrap_or(&t.dir_name)
+                == origin
+        })
+    };
+    let mut out = Vec::new();
+    for (kind, verb, origin) in origins {
+        let origin_name = origin.get("name").and_then(Value::as_str).unwrap_or("?");
+        let api = origin
+            .get("external")
+            .and_then(|e| e.get("api"))
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty());
+        let why = match api {
+            Some(api) => format!(
+                "through `{api}`, in another account or JetStream domain, so not in this store"
+            ),
+            None if in_account(origin_name) => continue,
+            None => format!("which is not in this store (account `{}`)", account.name),
+        };
+        out.push(Warning::new(
+            &format!("{kind}-origin-not-in-store"),
+            &s.dir,
+            format!(
+                "stream `{name}` {verb} `{origin_name}` {why}: what `{name}` holds is kept, but it \
+                 receives nothing new until the recovered server can reach a stream of that name"
+            ),
+        ));
+    }
+    out
 }

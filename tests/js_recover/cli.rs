@@ -342,3 +342,132 @@ fn encrypted_metadata_is_shown_but_not_planned() {
         ));
     assert_same_tree(&before, &tree(store.path()));
 }
+
+/// Writes `meta.inf` with its correct `meta.sum` for a stream directory.
+fn write_stream_meta(dir: &std::path::Path, meta: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("meta.inf"), meta).unwrap();
+    let name = dir.file_name().unwrap().to_str().unwrap();
+    let sum = js_recover::store::checksum::meta_sum(name, meta.as_bytes());
+    std::fs::write(dir.join("meta.sum"), sum).unwrap();
+}
+
+#[test]
+fn warnings_name_the_data_at_risk() {
+    let store = example_store();
+    let b = store.path().join("jetstream/B/streams");
+    // TAIL was delivered past the end of LOGS (seq 40): magic 22, version 2, ack floor
+    // (consumer, stream) 100/100, delivered 100/100, nothing pending or redelivered.
+    std::fs::write(
+        b.join("LOGS/obs/TAIL/o.dat"),
+        [22, 2, 100, 100, 100, 100, 0, 0],
+    )
+    .unwrap();
+    // W's state is cut short: the server cannot load it.
+    let w = store.path().join("jetstream/A/streams/JOBS/obs/W/o.dat");
+    let full = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &full[..4]).unwrap();
+    // A mirror of a stream this store has, and one of a stream it does not.
+    write_stream_meta(
+        &b.join("M1"),
+        r#"{"name":"M1","retention":"limits","storage":"file","num_replicas":1,"mirror":{"name":"LOGS"}}"#,
+    );
+    write_stream_meta(
+        &b.join("M2"),
+        r#"{"name":"M2","retention":"limits","storage":"file","num_replicas":1,"mirror":{"name":"GONE","external":{"api":"$JS.hub.API"}}}"#,
+    );
+    let before = tree(store.path());
+
+    let out = js_recover()
+        .args(["inspect", "--json"])
+        .arg(store.path())
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let codes: Vec<(String, String)> = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["code"].as_str().unwrap().into(),
+                w["path"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let has = |code: &str, path: &str| codes.contains(&(code.into(), path.into()));
+    assert!(
+        has(
+            "consumer-ahead-of-stream",
+            "jetstream/B/streams/LOGS/obs/TAIL"
+        ),
+        "{codes:?}"
+    );
+    assert!(
+        has(
+            "consumer-state-unreadable",
+            "jetstream/A/streams/JOBS/obs/W/o.dat"
+        ),
+        "{codes:?}"
+    );
+    assert!(
+        has("mirror-origin-not-in-store", "jetstream/B/streams/M2"),
+        "{codes:?}"
+    );
+    assert!(
+        !has("mirror-origin-not-in-store", "jetstream/B/streams/M1"),
+        "{codes:?}"
+    );
+    let jobs = &report["accounts"][0]["streams"][1];
+    assert_eq!(jobs["consumers"][0]["ack_floor_stream_seq"], "unknown");
+    assert_eq!(
+        jobs["consumers"][0]["state_note"],
+        "o.dat is truncated or corrupt"
+    );
+
+    // The same warnings reach the plan, for the reviewer.
+    let out = js_recover()
+        .arg("plan")
+        .arg(store.path())
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    for what in [
+        "was delivered up to seq 100, but this copy of the stream ends at seq 40",
+        "o.dat is truncated or corrupt; the server fails to load this consumer",
+        "stream `M2` mirrors `GONE` through `$JS.hub.API`",
+    ] {
+        assert!(stderr.contains(what), "{what:?} not in:\n{stderr}");
+    }
+    assert_same_tree(&before, &tree(store.path()));
+
+    // A message block newer than index.db: the counts may be behind, so no consumer is
+    // judged ahead of them.
+    let blk = b.join("LOGS/msgs/1.blk");
+    let later = std::fs::metadata(b.join("LOGS/msgs/index.db"))
+        .unwrap()
+        .modified()
+        .unwrap()
+        + std::time::Duration::from_secs(5);
+    std::fs::File::open(&blk)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let out = js_recover()
+        .args(["inspect", "--json"])
+        .arg(store.path())
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let logs = &report["accounts"][1]["streams"][1];
+    assert_eq!(logs["name"], "LOGS");
+    assert!(logs["state_note"]
+        .as_str()
+        .unwrap()
+        .contains("older than the newest message block"));
+    assert!(!report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w["code"] == "consumer-ahead-of-stream"));
+}

@@ -16,7 +16,9 @@ use serde_json::Value;
 use crate::e2e_plan::{assert_report_covers, inspect_json};
 use crate::fixtures::{assert_same_tree, js_recover, tree};
 use crate::support::fsutil::copy_tree;
-use crate::support::{survivor, verify_standalone, SurvivorOpts, SurvivorStop, SysAccount};
+use crate::support::{
+    survivor, verify_standalone, Expectations, SurvivorOpts, SurvivorStop, SysAccount,
+};
 
 async fn recover(version: &str, stop: SurvivorStop) {
     let sys = match stop {
@@ -43,6 +45,8 @@ async fn recover(version: &str, stop: SurvivorStop) {
         format!("jetstream/{}/_js_", sys.name())
     );
 
+    assert_progress_and_warnings(&report, &s.expectations, stop);
+
     let plan = work.path().join("plan.json");
     js_recover()
         .arg("plan")
@@ -54,6 +58,13 @@ async fn recover(version: &str, stop: SurvivorStop) {
     assert_same_tree(&original, &tree(&store));
     let manifest: Manifest = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
     assert_eq!(manifest.summary.dirs_removed, 1);
+    // The plan carries the same warnings for the reviewer.
+    for w in report["warnings"].as_array().unwrap() {
+        assert!(
+            manifest.warnings.iter().any(|m| m.message == w["message"]),
+            "plan lacks warning {w}"
+        );
+    }
 
     let backup = work.path().join("backup");
     let out = js_recover()
@@ -77,6 +88,94 @@ async fn recover(version: &str, stop: SurvivorStop) {
 
     js_recover().arg("rollback").arg(&backup).assert().success();
     assert_same_tree(&original, &tree(&store));
+}
+
+/// Each consumer's progress read from `o.dat` is the cluster's; the interest and work-queue
+/// streams are warned about with every consumer's ack floor; the sourced stream's origins
+/// that are not in the store are named, and the mirror (whose origin is) is not.
+fn assert_progress_and_warnings(report: &Value, expected: &Expectations, stop: SurvivorStop) {
+    let streams = |account: &str| {
+        report["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == account)
+            .unwrap()["streams"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    for (account, a) in &expected.accounts {
+        for (name, es) in &a.streams {
+            let rs = streams(account);
+            let r = rs.iter().find(|r| r["name"] == name.as_str()).unwrap();
+            if stop == SurvivorStop::Clean {
+                assert_eq!(r["state_note"], Value::Null, "{account} > {name}");
+            }
+            for (cname, ec) in &es.consumers {
+                let c = r["consumers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["name"] == cname.as_str())
+                    .unwrap();
+                let at = format!("{account} > {name} > {cname}: {c}");
+                assert_eq!(c["ack_floor_stream_seq"], ec.ack_floor_stream_seq, "{at}");
+                assert_eq!(c["delivered_stream_seq"], ec.delivered_stream_seq, "{at}");
+                assert_eq!(c["ack_pending"], ec.num_ack_pending, "{at}");
+            }
+        }
+    }
+
+    let warnings = report["warnings"].as_array().unwrap();
+    let find = |code: &str, path: &str| -> Vec<String> {
+        warnings
+            .iter()
+            .filter(|w| w["code"] == code && w["path"] == path)
+            .map(|w| w["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (stream, code) in [
+        ("EVENTS", "interest-retention"),
+        ("JOBS", "workqueue-retention"),
+    ] {
+        let found = find(code, &format!("jetstream/A/streams/{stream}"));
+        assert_eq!(found.len(), 1, "{code} for {stream}: {warnings:?}");
+        let es = expected.stream("A", stream);
+        for (cname, ec) in &es.consumers {
+            let want = format!(
+                "`{cname}` ack floor {}, delivered {}, {} awaiting ack",
+                ec.ack_floor_stream_seq, ec.delivered_stream_seq, ec.num_ack_pending
+            );
+            assert!(found[0].contains(&want), "{want:?} not in {:?}", found[0]);
+        }
+        if stop == SurvivorStop::Clean {
+            let range = format!("seq {}..{}", es.first_seq, es.last_seq);
+            assert!(found[0].contains(&range), "{range} not in {:?}", found[0]);
+        }
+    }
+    let sources = find("source-origin-not-in-store", "jetstream/B/streams/ARCHIVE");
+    assert_eq!(sources.len(), 2, "{warnings:?}");
+    assert!(sources[0].contains("`TMP`"), "{sources:?}");
+    assert!(
+        sources[1].contains("`EDGE_EVENTS` through `$JS.edge.API`"),
+        "{sources:?}"
+    );
+    assert!(find(
+        "mirror-origin-not-in-store",
+        "jetstream/B/streams/LOGS_MIRROR"
+    )
+    .is_empty());
+    for code in [
+        "consumer-ahead-of-stream",
+        "consumer-state-unreadable",
+        "checksum-mismatch",
+    ] {
+        assert!(
+            !warnings.iter().any(|w| w["code"] == code),
+            "{code}: {warnings:?}"
+        );
+    }
 }
 
 macro_rules! release {

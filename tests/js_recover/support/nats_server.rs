@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use super::net;
 
-/// Release line the harness uses unless a test asks for another.
-pub const DEFAULT_VERSION: &str = "2.12.8";
+/// Release line the harness uses unless a test asks for another: the newest supported.
+pub const DEFAULT_VERSION: &str = "2.15.1";
 
 /// Env var naming a nats-server binary that overrides every version.
 pub const BIN_ENV: &str = "JS_RECOVER_NATS_SERVER";

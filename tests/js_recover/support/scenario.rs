@@ -203,7 +203,7 @@ async fn consume(consumer: &PullConsumer, n: usize, ack: usize) {
 /// selects, in order: acking with gaps leaves the ack floor below acknowledged messages.
 async fn consume_acking(consumer: &PullConsumer, n: usize, acked: impl Fn(usize) -> bool) {
     let mut got = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..60 {
         if got.len() == n {
             break;
         }
@@ -227,7 +227,9 @@ async fn consume_acking(consumer: &PullConsumer, n: usize, acked: impl Fn(usize)
             match m {
                 Ok(m) => got.push(m),
                 Err(e) => {
+                    // 503: no responders, the consumer's leader is not elected yet.
                     eprintln!("fetched message failed, fetching again: {e}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
                     break;
                 }
             }

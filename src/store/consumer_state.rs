@@ -1,0 +1,175 @@
+//! A consumer's delivery state, as nats-server keeps it in `obs/<consumer>/o.dat`.
+//!
+//! The layout mirrors `encodeConsumerState` (server/store.go) and `decodeConsumerState`
+//! (server/filestore.go): magic 22, version 1 or 2, then uvarints for the ack floor
+//! (consumer, stream) and the delivered sequences (consumer, stream), then the pending
+//! acks (a count, a base timestamp and delta-encoded entries) and the redelivery counts.
+//! Only this small file is read; message blocks never are.
+
+use serde::Serialize;
+
+use super::index_db::Reader;
+
+/// `magic` in server/filestore.go.
+const MAGIC: u8 = 22;
+/// `consumerState`: the file name under the consumer's directory.
+pub const STATE_FILE: &str = "o.dat";
+
+/// Delivery and acknowledgement progress of one consumer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ConsumerState {
+    /// Every stream sequence up to this one is acknowledged.
+    pub ack_floor_stream_seq: u64,
+    pub ack_floor_consumer_seq: u64,
+    /// The last stream sequence delivered.
+    pub delivered_stream_seq: u64,
+    pub delivered_consumer_seq: u64,
+    /// Delivered and not yet acknowledged.
+    pub ack_pending: u64,
+    /// Messages delivered more than once.
+    pub redelivered: u64,
+}
+
+/// Why a consumer's state is unknown.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    #[error("o.dat is encrypted")]
+    Encrypted,
+    #[error("o.dat has unknown magic {magic} or version {version}")]
+    UnknownVersion { magic: u8, version: u8 },
+    #[error("o.dat is truncated or corrupt")]
+    Corrupt,
+}
+
+/// Decodes `o.dat`. A missing or empty file is what the server reads as "nothing delivered
+/// yet": the default state.
+pub fn decode(buf: &[u8], encrypted: bool) -> Result<ConsumerState, StateError> {
+    if buf.is_empty() {
+        return Ok(ConsumerState::default());
+    }
+    if encrypted {
+        return Err(StateError::Encrypted);
+    }
+    if buf.len() < 2 {
+        return Err(StateError::Corrupt);
+    }
+    let (magic, version) = (buf[0], buf[1]);
+    if magic != MAGIC || !(1..=2).contains(&version) {
+        return Err(StateError::UnknownVersion { magic, version });
+    }
+    let mut r = Reader::new(&buf[2..]);
+    let mut next = || r.uvarint().map_err(|_| StateError::Corrupt);
+    let mut s = ConsumerState {
+        ack_floor_consumer_seq: next()?,
+        ack_floor_stream_seq: next()?,
+        delivered_consumer_seq: next()?,
+        delivered_stream_seq: next()?,
+        ..ConsumerState::default()
+    };
+    if version == 1 {
+        // Version 1 stored "next to deliver" relative to the floor.
+        if s.ack_floor_consumer_seq > 1 {
+            s.delivered_consumer_seq += s.ack_floor_consumer_seq - 1;
+        }
+        if s.ack_floor_stream_seq > 1 {
+            s.delivered_stream_seq += s.ack_floor_stream_seq - 1;
+        }
+    }
+    const HIGH_BIT: u64 = 1 << 63;
+    if (s.ack_floor_stream_seq | s.delivered_stream_seq) & HIGH_BIT != 0 {
+        return Err(StateError::Corrupt);
+    }
+    s.ack_pending = r.uvarint().map_err(|_| StateError::Corrupt)?;
+    if s.ack_pending > 0 {
+        r.varint().map_err(|_| StateError::Corrupt)?; // base timestamp
+        for _ in 0..s.ack_pending {
+            r.uvarint().map_err(|_| StateError::Corrupt)?; // stream seq - floor
+            if version == 2 {
+                r.uvarint().map_err(|_| StateError::Corrupt)?; // consumer seq - floor
+            }
+            r.varint().map_err(|_| StateError::Corrupt)?; // timestamp
+        }
+    }
+    // Older files may end here; the server reads a missing count as zero.
+    s.redelivered = r.uvarint().unwrap_or(0);
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::index_db::tests::{put_uvarint, put_varint};
+
+    /// What `encodeConsumerState` writes, with pending entries `(stream seq, consumer seq)`.
+    fn encode(s: &ConsumerState, pending: &[(u64, u64)], redelivered: &[(u64, u64)]) -> Vec<u8> {
+        let mut b = vec![MAGIC, 2];
+        for v in [
+            s.ack_floor_consumer_seq,
+            s.ack_floor_stream_seq,
+            s.delivered_consumer_seq,
+            s.delivered_stream_seq,
+            pending.len() as u64,
+        ] {
+            put_uvarint(&mut b, v);
+        }
+        if !pending.is_empty() {
+            put_varint(&mut b, 1_763_722_000);
+            for (sseq, dseq) in pending {
+                put_uvarint(&mut b, sseq - s.ack_floor_stream_seq);
+                put_uvarint(&mut b, dseq - s.ack_floor_consumer_seq);
+                put_varint(&mut b, 3);
+            }
+        }
+        put_uvarint(&mut b, redelivered.len() as u64);
+        for (seq, count) in redelivered {
+            put_uvarint(&mut b, *seq);
+            put_uvarint(&mut b, *count);
+        }
+        b
+    }
+
+    fn state() -> ConsumerState {
+        ConsumerState {
+            ack_floor_stream_seq: 8,
+            ack_floor_consumer_seq: 8,
+            delivered_stream_seq: 212,
+            delivered_consumer_seq: 12,
+            ack_pending: 2,
+            redelivered: 1,
+        }
+    }
+
+    #[test]
+    fn reads_floors_delivered_and_counts() {
+        let buf = encode(&state(), &[(9, 9), (211, 11)], &[(9, 2)]);
+        assert_eq!(decode(&buf, false), Ok(state()));
+    }
+
+    #[test]
+    fn empty_file_is_nothing_delivered_and_bad_files_are_errors() {
+        assert_eq!(decode(b"", false), Ok(ConsumerState::default()));
+        let buf = encode(&state(), &[(9, 9), (211, 11)], &[(9, 2)]);
+        assert_eq!(
+            decode(&buf[..buf.len() - 6], false),
+            Err(StateError::Corrupt)
+        );
+        assert_eq!(
+            decode(&[11, 2, 0, 0], false),
+            Err(StateError::UnknownVersion {
+                magic: 11,
+                version: 2
+            })
+        );
+        assert_eq!(decode(&buf, true), Err(StateError::Encrypted));
+    }
+
+    #[test]
+    fn version_one_delivered_is_relative_to_the_floor() {
+        let mut b = vec![MAGIC, 1];
+        for v in [5, 105, 3, 3, 0, 0] {
+            put_uvarint(&mut b, v);
+        }
+        let s = decode(&b, false).unwrap();
+        assert_eq!((s.delivered_consumer_seq, s.delivered_stream_seq), (7, 107));
+    }
+}
