@@ -1,6 +1,6 @@
 //! The compatibility matrix: every supported nats-server release line, each with a survivor
-//! stopped cleanly (system account `$SYS`) and one killed with SIGKILL (a custom system
-//! account `SYS`). Each cluster holds the full scenario of `support::scenario` (two
+//! stopped cleanly (a meta follower, system account `$SYS`) and one killed with SIGKILL (the
+//! meta leader, a custom system account `SYS`). Each cluster holds the full scenario of `support::scenario` (two
 //! accounts, limits, interest and work-queue streams, KV and object store buckets, a mirror
 //! and a sourced stream, a tag-pinned R1 stream, headers, partial and gapped acks).
 //!
@@ -17,19 +17,19 @@ use crate::e2e_plan::{assert_report_covers, inspect_json};
 use crate::fixtures::{assert_same_tree, js_recover, tree};
 use crate::support::fsutil::copy_tree;
 use crate::support::{
-    survivor, verify_standalone, Expectations, SurvivorOpts, SurvivorStop, SysAccount,
+    survivor, verify_standalone, Expectations, Keep, SurvivorOpts, SurvivorStop, SysAccount,
 };
 
 async fn recover(version: &str, stop: SurvivorStop) {
-    let sys = match stop {
-        SurvivorStop::Clean => SysAccount::Default,
-        SurvivorStop::Kill => SysAccount::Custom,
+    let (sys, keep) = match stop {
+        SurvivorStop::Clean => (SysAccount::Default, Keep::Follower),
+        SurvivorStop::Kill => (SysAccount::Custom, Keep::MetaLeader),
     };
     let s = survivor(SurvivorOpts {
         version: version.into(),
         sys,
         stop,
-        survivor: None,
+        survivor: keep,
     })
     .await;
     let work = tempfile::tempdir().unwrap();

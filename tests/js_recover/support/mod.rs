@@ -26,4 +26,4 @@ pub use scenario::{populate, AccountExpect, ConsumerExpect, Expectations, Stream
 pub use standalone::{
     assert_matches, mismatches, start_standalone, verify_standalone, Report, Standalone,
 };
-pub use survivor::{survivor, Survivor, SurvivorOpts};
+pub use survivor::{survivor, Keep, Survivor, SurvivorOpts};

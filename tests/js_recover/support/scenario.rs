@@ -5,7 +5,8 @@
 //! in full, in part and with gaps; messages with headers and sizes up to 64 KiB; a KV
 //! bucket and an object store bucket; a mirror and a sourced stream (one of whose origins
 //! is deleted, one in another JetStream domain); a cluster placement; and an R1 stream
-//! pinned to the survivor by its server tag. `Expectations` is read back from the live
+//! pinned to the survivor by its server tag; and a stream and consumer with non-ASCII names.
+//! `Expectations` is read back from the live
 //! cluster (see `observe`), never computed, so it is the truth.
 
 use std::collections::BTreeMap;
@@ -85,6 +86,7 @@ pub async fn populate(cluster: &Cluster, survivor: usize) {
     events(&a).await;
     jobs(&a).await;
     local(&a, &Cluster::tag(survivor)).await;
+    unusual_names(&a).await;
     config_kv(&b).await;
     files(&b).await;
     logs(&b).await;
@@ -302,6 +304,16 @@ async fn local(js: &jetstream::Context, tag: &str) {
     });
     create_stream(js, cfg).await;
     publish(js, "local", &["local.a", "local.b.c"], 5).await;
+}
+
+/// Names are directory names and checksum keys: a stream and a consumer named with
+/// non-ASCII letters, dashes and underscores.
+async fn unusual_names(js: &jetstream::Context) {
+    let cfg = stream_config("Zähler-v2_ü", "zaehler.>", stream::RetentionPolicy::Limits);
+    let s = create_stream(js, cfg).await;
+    publish(js, "zaehler", &["zaehler.eins", "zaehler.zwei"], 8).await;
+    let c = durable(&s, "lesér_1-ß", 3).await;
+    consume(&c, 4, 3).await;
 }
 
 async fn config_kv(js: &jetstream::Context) {

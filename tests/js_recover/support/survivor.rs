@@ -17,9 +17,8 @@ use super::scenario::{populate, Expectations};
 pub struct SurvivorOpts {
     pub version: String,
     pub sys: SysAccount,
-    /// Node index to keep; None picks a node that is not the meta leader, so
-    /// the survivor's meta state is the replicated one, not the leader's.
-    pub survivor: Option<usize>,
+    /// Which node survives.
+    pub survivor: Keep,
     pub stop: SurvivorStop,
 }
 
@@ -28,10 +27,21 @@ impl Default for SurvivorOpts {
         SurvivorOpts {
             version: default_version(),
             sys: SysAccount::Default,
-            survivor: None,
+            survivor: Keep::Follower,
             stop: SurvivorStop::Clean,
         }
     }
+}
+
+/// Which node of the three survives the quorum loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// A node that is not the meta leader: its meta state is the replicated one.
+    Follower,
+    /// The meta leader: the node that wrote the meta snapshots.
+    MetaLeader,
+    /// Node `n1`..`n3` by index.
+    Node(usize),
 }
 
 /// A copied survivor store; the temp dir goes away with it.
@@ -83,8 +93,9 @@ pub async fn survivor(opts: SurvivorOpts) -> Survivor {
     };
     let mut cluster = Cluster::start(&copts).await;
     let keep = match opts.survivor {
-        Some(i) => i,
-        None => (cluster.meta_leader().await + 1) % cluster.nodes.len(),
+        Keep::Node(i) => i,
+        Keep::MetaLeader => cluster.meta_leader().await,
+        Keep::Follower => (cluster.meta_leader().await + 1) % cluster.nodes.len(),
     };
     populate(&cluster, keep).await;
     let replicated = cluster.wait_replicated_to(keep).await;
