@@ -4,10 +4,10 @@
 //! interest and work-queue streams; consumers with and without explicit replicas, acked
 //! in full, in part and with gaps; messages with headers and sizes up to 64 KiB; a KV
 //! bucket and an object store bucket; a mirror and a sourced stream (one of whose origins
-//! is deleted, one in another JetStream domain); a cluster placement; and an R1 stream
-//! pinned to the survivor by its server tag; and a stream and consumer with non-ASCII names.
-//! `Expectations` is read back from the live
-//! cluster (see `observe`), never computed, so it is the truth.
+//! is deleted, one in another JetStream domain); a cluster placement; an R1 stream pinned
+//! to the survivor by its server tag; and a stream and consumer with non-ASCII names.
+//! `Expectations` is read back from the live cluster (see `observe`), never computed, so it
+//! is the truth.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
