@@ -44,6 +44,14 @@ pub enum Error {
     },
     #[error("cannot write to standard output")]
     Stdout(#[source] std::io::Error),
+    #[error("cannot read the key file `{path}`")]
+    KeyFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the key file `{path}` is empty")]
+    EmptyKey { path: PathBuf },
 }
 
 impl Error {
@@ -58,6 +66,11 @@ impl Error {
                 Some("check the directory exists, is writable and has free space".into())
             }
             Error::Stdout(_) => None,
+            Error::KeyFile { .. } | Error::EmptyKey { .. } => Some(
+                "put the server's key string (`jetstream { key: ... }`) in a file readable by this \
+                 user, and pass that file"
+                    .into(),
+            ),
         }
     }
 

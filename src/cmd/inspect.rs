@@ -25,18 +25,22 @@ use crate::Error;
 /// Examples:
 ///   js-recover inspect /srv/survivor
 ///   js-recover inspect /srv/survivor/jetstream --json | jq '.accounts[].streams[].name'
+///   js-recover inspect /srv/survivor --key-file /etc/nats/js.key --cipher aes
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct InspectArgs {
     /// The store: a nats-server store_dir (the parent of `jetstream/`) or `jetstream/` itself
     pub store: PathBuf,
+    #[command(flatten)]
+    pub keys: super::keys::KeyArgs,
     /// Print the report as JSON (schema `js-recover/inspect`) on stdout
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: InspectArgs) -> Result<(), Error> {
-    let store = Store::open(&args.store)?;
+    let keys = args.keys.load()?;
+    let store = Store::open_with(&args.store, keys.as_ref())?;
     let report = Report::new(&store);
     if args.json {
         let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
@@ -51,9 +55,13 @@ pub fn run(args: InspectArgs) -> Result<(), Error> {
             crate::store::in_use::describe(&holders)
         );
     }
-    // The report shows everything readable; a file the server cannot load still fails the run.
-    match store.first_malformed() {
-        Some(e) => Err(e.into()),
+    // The report shows everything readable; a file the server cannot load, or a key that
+    // does not open one, still fails the run.
+    if let Some(e) = store.first_malformed() {
+        return Err(e.into());
+    }
+    match store.first_unopened() {
+        Some((what, path)) => Err(crate::plan::PlanError::WrongKey { what, path }.into()),
         None => Ok(()),
     }
 }

@@ -7,6 +7,7 @@ use crate::Error;
 
 mod apply;
 mod inspect;
+mod keys;
 mod output;
 mod plan;
 mod prepare;

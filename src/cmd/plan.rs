@@ -23,18 +23,27 @@ use crate::Error;
 /// Examples:
 ///   js-recover plan /srv/survivor --out plan.json
 ///   js-recover plan /srv/survivor | jq -r '.changes[].diff // empty'
+///   js-recover plan /srv/survivor --key-file /etc/nats/js.key --out plan.json
+///
+/// For a store encrypted at rest, --key-file opens each meta.inf; it is edited like a plain
+/// one and sealed again with its own key (meta.key unchanged). The diff shows the
+/// decrypted JSON, so the manifest holds stream and consumer configuration in clear (never
+/// message data); before/after hold the real bytes in base64.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct PlanArgs {
     /// The store: a nats-server store_dir (the parent of `jetstream/`) or `jetstream/` itself
     pub store: PathBuf,
+    #[command(flatten)]
+    pub keys: super::keys::KeyArgs,
     /// Write the manifest to this file (outside the store) instead of stdout
     #[arg(long, short)]
     pub out: Option<PathBuf>,
 }
 
 pub fn run(args: PlanArgs) -> Result<(), Error> {
-    let store = Store::open(&args.store)?;
+    let keys = args.keys.load()?;
+    let store = Store::open_with(&args.store, keys.as_ref())?;
     crate::apply::check::refuse_if_in_use(&store.root)?;
     if let Some(out) = &args.out {
         ensure_outside(&store.root, out)?;

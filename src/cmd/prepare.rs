@@ -21,11 +21,14 @@ use crate::Error;
 ///   js-recover prepare /srv/survivor --dry-run
 ///   js-recover prepare /srv/survivor
 ///   js-recover prepare /srv/survivor --backup-dir /srv/survivor.backup
+///   js-recover prepare /srv/survivor --key-file /etc/nats/js.key
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct PrepareArgs {
     /// The store: a nats-server store_dir (the parent of `jetstream/`) or `jetstream/` itself
     pub store: PathBuf,
+    #[command(flatten)]
+    pub keys: super::keys::KeyArgs,
     /// Where to keep the originals and the journal (default: beside the store)
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
@@ -38,7 +41,8 @@ pub struct PrepareArgs {
 }
 
 pub fn run(args: PrepareArgs) -> Result<(), Error> {
-    let store = Store::open(&args.store)?;
+    let keys = args.keys.load()?;
+    let store = Store::open_with(&args.store, keys.as_ref())?;
     crate::apply::check::refuse_if_in_use(&store.root)?;
     let manifest = plan::plan(&store, super::now())?;
     let json =

@@ -24,8 +24,10 @@ const DEFAULT_FILE_MODE: u32 = 0o600;
 pub enum PlanError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("`{path}` is encrypted; encrypted stores are not supported by this version")]
+    #[error("`{path}` is encrypted at rest, and no key was given")]
     Encrypted { path: String },
+    #[error("the key given does not open {what} (`{path}`)")]
+    WrongKey { what: String, path: String },
 }
 
 impl PlanError {
@@ -33,8 +35,12 @@ impl PlanError {
         match self {
             PlanError::Store(e) => e.hint(),
             PlanError::Encrypted { .. } => Some(
-                "js-recover cannot read encrypted metadata yet; `js-recover inspect` still shows the \
-                 rest of the store",
+                "give the server's JetStream encryption key (`jetstream { key: ... }`) with \
+                 --key-file FILE, and its `prev_key` with --prev-key-file if the key was rotated",
+            ),
+            PlanError::WrongKey { .. } => Some(
+                "check that --key-file holds the server's current key exactly (a trailing newline \
+                 is ignored); if the key was rotated, give the old one with --prev-key-file",
             ),
         }
     }
@@ -44,7 +50,7 @@ impl PlanError {
 pub fn plan(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Manifest, PlanError> {
     let mut changes = Vec::new();
     let mut summary = Summary::default();
-    for (_, stream) in store.streams() {
+    for (account, stream) in store.streams() {
         summary.streams += 1;
         summary.consumers += stream.consumers.len();
         if let Some(meta) = &stream.meta {
@@ -52,7 +58,8 @@ pub fn plan(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Manifes
                 .str_field("name")
                 .unwrap_or(&stream.dir_name)
                 .to_string();
-            if edit_meta(meta, &mut changes, |replicas, has_placement| {
+            let what = format!("stream `{name}` of account `{}`", account.name);
+            if edit_meta(meta, &what, &mut changes, |replicas, has_placement| {
                 stream_fix(&name, replicas, has_placement)
             })? {
                 summary.streams_edited += 1;
@@ -60,7 +67,11 @@ pub fn plan(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Manifes
         }
         for consumer in &stream.consumers {
             let Some(meta) = &consumer.meta else { continue };
-            if edit_meta(meta, &mut changes, |replicas, _| {
+            let what = format!(
+                "consumer `{}` of stream `{}` (account `{}`)",
+                consumer.name, stream.dir_name, account.name
+            );
+            if edit_meta(meta, &what, &mut changes, |replicas, _| {
                 consumer_fix(&consumer.name, replicas)
             })? {
                 summary.consumers_edited += 1;
@@ -155,6 +166,7 @@ fn consumer_fix(name: &str, replicas: i64) -> Option<Fix> {
 /// Adds the edits for one `meta.inf` (and its `meta.sum`) to `changes`; true if it is edited.
 fn edit_meta(
     meta: &MetaFile,
+    what: &str,
     changes: &mut Vec<Change>,
     fix_for: impl Fn(i64, bool) -> Option<Fix>,
 ) -> Result<bool, PlanError> {
@@ -162,6 +174,12 @@ fn edit_meta(
         MetaContent::Json { fields, .. } => fields,
         MetaContent::Encrypted => {
             return Err(PlanError::Encrypted {
+                path: meta.path.clone(),
+            })
+        }
+        MetaContent::Unopened => {
+            return Err(PlanError::WrongKey {
+                what: what.to_string(),
                 path: meta.path.clone(),
             })
         }
@@ -178,15 +196,33 @@ fn edit_meta(
     let edited = fix.is_some();
     let (after, sum_reason) = match fix {
         Some(fix) => {
-            let after = apply_fix(&meta.bytes, &fix);
-            changes.push(Change::Edit(Edit::new(
-                meta.path.clone(),
-                fix.reason,
-                meta.mode,
-                Some(&meta.bytes),
-                &after,
-                diff::unified(&meta.path, Some(&meta.bytes), &after),
-            )));
+            let plain = apply_fix(meta.json_bytes(), &fix);
+            let edit = match &meta.sealed {
+                None => Edit::new(
+                    meta.path.clone(),
+                    fix.reason,
+                    meta.mode,
+                    Some(&meta.bytes),
+                    &plain,
+                    diff::unified(&meta.path, Some(&meta.bytes), &plain),
+                ),
+                // Sealed again with the same asset key (meta.key unchanged); the diff shows
+                // the decrypted change, before/after the real bytes.
+                Some(sealed) => Edit::new_binary(
+                    meta.path.clone(),
+                    format!("{} (encrypted: sealed again with its own key)", fix.reason),
+                    meta.mode,
+                    Some(&meta.bytes),
+                    &sealed.asset.seal(&plain),
+                    diff::unified(
+                        &format!("{} (decrypted)", meta.path),
+                        Some(&sealed.plain),
+                        &plain,
+                    ),
+                ),
+            };
+            let after = edit.after_bytes().expect("built from bytes");
+            changes.push(Change::Edit(edit));
             (
                 after,
                 "recomputed for the edited meta.inf, or the server skips it".to_string(),

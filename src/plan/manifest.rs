@@ -29,7 +29,9 @@
 //! - `store` is the absolute store_dir (the parent of `jetstream/`); every `path` is relative
 //!   to it, `/`-separated, and never contains `..`.
 //! - `edit`: `before` and `after` are the exact file contents when they are UTF-8 text;
-//!   otherwise `before_base64` / `after_base64` carry them (standard base64). A file that does
+//!   otherwise, and always for an encrypted `meta.inf`, `before_base64` / `after_base64`
+//!   carry them (standard base64). For an encrypted `meta.inf` the `diff` is of the
+//!   decrypted JSON, so the plan shows stream and consumer configuration in clear. A file that does
 //!   not exist yet has `before_sha256: null` and no `before`. `mode` is the permission bits
 //!   the file has (or, for a new file, will get), as an octal string such as `"0600"`. `diff` is a unified diff for a reviewer: of
 //!   a pretty-printed rendering for JSON, so each changed field stands on its own line. It is
@@ -163,6 +165,31 @@ impl Edit {
             before_base64,
             after: after_text,
             after_base64,
+            before_sha256: before.map(sha256_hex),
+            after_sha256: sha256_hex(after),
+            diff,
+        }
+    }
+
+    /// [`Edit::new`] with `before` and `after` always in base64: for encrypted files, whose
+    /// bytes are not text even when they happen to be valid UTF-8.
+    pub fn new_binary(
+        path: String,
+        reason: String,
+        mode: u32,
+        before: Option<&[u8]>,
+        after: &[u8],
+        diff: String,
+    ) -> Self {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        Edit {
+            path,
+            reason,
+            mode,
+            before: None,
+            before_base64: before.map(b64),
+            after: None,
+            after_base64: Some(b64(after)),
             before_sha256: before.map(sha256_hex),
             after_sha256: sha256_hex(after),
             diff,

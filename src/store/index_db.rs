@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use super::checksum::highway64;
+use super::crypto::AssetKey;
 
 /// `fullStateMagic` in server/filestore.go.
 const MAGIC: u8 = 11;
@@ -40,14 +41,22 @@ pub enum IndexError {
     BadChecksum,
     #[error("msgs/index.db is encrypted")]
     Encrypted,
+    #[error("msgs/index.db does not open with the stream's key")]
+    Undecryptable,
     #[error("msgs/index.db has unknown magic {magic} or version {version}")]
     UnknownVersion { magic: u8, version: u8 },
     #[error("msgs/index.db header is truncated")]
     Truncated,
 }
 
-/// Decodes the header of an `index.db` written for stream `stream_name`.
-pub fn decode(stream_name: &str, buf: &[u8], encrypted: bool) -> Result<StreamState, IndexError> {
+/// Decodes the header of an `index.db` written for stream `stream_name`. The body of an
+/// encrypted stream's file is sealed with its asset key (checksum over the sealed bytes).
+pub fn decode(
+    stream_name: &str,
+    buf: &[u8],
+    encrypted: bool,
+    asset: Option<&AssetKey>,
+) -> Result<StreamState, IndexError> {
     if buf.len() < MIN_LEN {
         return Err(IndexError::TooShort(buf.len()));
     }
@@ -55,8 +64,17 @@ pub fn decode(stream_name: &str, buf: &[u8], encrypted: bool) -> Result<StreamSt
     if highway64(stream_name, body) != sum {
         return Err(IndexError::BadChecksum);
     }
-    if encrypted {
-        return Err(IndexError::Encrypted);
+    let opened;
+    let body = match (encrypted, asset) {
+        (false, _) => body,
+        (true, None) => return Err(IndexError::Encrypted),
+        (true, Some(asset)) => {
+            opened = asset.open(body).ok_or(IndexError::Undecryptable)?;
+            &opened[..]
+        }
+    };
+    if body.len() < 2 {
+        return Err(IndexError::Truncated);
     }
     let (magic, version) = (body[0], body[1]);
     if magic != MAGIC || !VERSIONS.contains(&version) {
@@ -151,13 +169,16 @@ pub(crate) mod tests {
 
     #[test]
     fn round_trips_the_header() {
-        assert_eq!(decode("S", &encode("S", &state()), false), Ok(state()));
+        assert_eq!(
+            decode("S", &encode("S", &state()), false, None),
+            Ok(state())
+        );
     }
 
     #[test]
     fn checksum_is_keyed_by_stream_name() {
         assert_eq!(
-            decode("T", &encode("S", &state()), false),
+            decode("T", &encode("S", &state()), false, None),
             Err(IndexError::BadChecksum)
         );
     }
@@ -165,14 +186,14 @@ pub(crate) mod tests {
     #[test]
     fn rejects_short_corrupt_and_encrypted() {
         assert_eq!(
-            decode("S", &[11, 4, 0], false),
+            decode("S", &[11, 4, 0], false, None),
             Err(IndexError::TooShort(3))
         );
         let mut buf = encode("S", &state());
         buf[3] ^= 1;
-        assert_eq!(decode("S", &buf, false), Err(IndexError::BadChecksum));
+        assert_eq!(decode("S", &buf, false, None), Err(IndexError::BadChecksum));
         assert_eq!(
-            decode("S", &encode("S", &state()), true),
+            decode("S", &encode("S", &state()), true, None),
             Err(IndexError::Encrypted)
         );
     }

@@ -17,9 +17,10 @@ use serde::Serialize;
 
 use super::checksum;
 use super::consumer_state::{self, ConsumerState, StateError, STATE_FILE};
+use super::crypto::Keys;
 use super::error::StoreError;
 use super::index_db::{self, IndexError, StreamState};
-use super::meta::MetaFile;
+use super::meta::{MetaFile, Unseal};
 use super::tree::{self, TreeSummary};
 
 /// The directory under `store_dir` that nats-server keeps JetStream in.
@@ -118,8 +119,15 @@ impl RaftKind {
 }
 
 impl Store {
-    /// Reads the store at `path`: a store_dir, or its `jetstream/` directory.
+    /// Reads the store at `path`: a store_dir, or its `jetstream/` directory. Encrypted
+    /// metadata stays sealed (see [`Store::open_with`]).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_with(path, None)
+    }
+
+    /// [`Store::open`], opening encrypted metadata, consumer state and stream indexes with
+    /// `keys` when given.
+    pub fn open_with(path: &Path, keys: Option<&Keys>) -> Result<Store, StoreError> {
         if !path.exists() {
             return Err(StoreError::NotFound { path: path.into() });
         }
@@ -151,7 +159,7 @@ impl Store {
                 // `.snapshots-staging` and similar server scratch space.
                 continue;
             }
-            let account = read_account(&name, &path, &mut store.notes)?;
+            let account = read_account(&name, &path, &mut store.notes, keys)?;
             tracing::debug!(account = %name, streams = account.streams.len(), "read account");
             store.accounts.push(account);
         }
@@ -180,6 +188,32 @@ impl Store {
         })
     }
 
+    /// The first stream or consumer the keys given do not open, as (what, path).
+    pub fn first_unopened(&self) -> Option<(String, String)> {
+        self.streams().find_map(|(a, s)| {
+            let unopened = |m: &Option<MetaFile>| {
+                m.as_ref()
+                    .filter(|m| matches!(m.content, super::MetaContent::Unopened))
+                    .map(|m| m.path.clone())
+            };
+            if let Some(path) = unopened(&s.meta) {
+                return Some((
+                    format!("stream `{}` of account `{}`", s.dir_name, a.name),
+                    path,
+                ));
+            }
+            s.consumers.iter().find_map(|c| {
+                unopened(&c.meta).map(|path| {
+                    let what = format!(
+                        "consumer `{}` of stream `{}` (account `{}`)",
+                        c.name, s.dir_name, a.name
+                    );
+                    (what, path)
+                })
+            })
+        })
+    }
+
     /// Every `meta.inf` in the store, streams and consumers.
     pub fn meta_files(&self) -> impl Iterator<Item = &MetaFile> {
         self.streams().flat_map(|(_, s)| {
@@ -190,7 +224,12 @@ impl Store {
     }
 }
 
-fn read_account(name: &str, path: &Path, notes: &mut Vec<String>) -> Result<Account, StoreError> {
+fn read_account(
+    name: &str,
+    path: &Path,
+    notes: &mut Vec<String>,
+    keys: Option<&Keys>,
+) -> Result<Account, StoreError> {
     let dir = format!("{JETSTREAM_DIR}/{name}");
     let mut account = Account {
         name: name.into(),
@@ -212,9 +251,8 @@ fn read_account(name: &str, path: &Path, notes: &mut Vec<String>) -> Result<Acco
                             "`{rel}` is a partially deleted stream; the server removes it at start"
                         ));
                     } else {
-                        account
-                            .streams
-                            .push(read_stream(&stream, &stream_path, rel, notes)?);
+                        let stream = read_stream(name, &stream, &stream_path, rel, notes, keys)?;
+                        account.streams.push(stream);
                     }
                 }
             }
@@ -242,12 +280,20 @@ fn read_account(name: &str, path: &Path, notes: &mut Vec<String>) -> Result<Acco
 }
 
 fn read_stream(
+    account: &str,
     name: &str,
     path: &Path,
     rel: String,
     notes: &mut Vec<String>,
+    keys: Option<&Keys>,
 ) -> Result<Stream, StoreError> {
-    let meta = MetaFile::read(path, &rel, checksum::stream_key(name))?;
+    // An encrypted stream's key is made for its directory name (`decryptMeta` at load).
+    let unseal = keys.map(|keys| Unseal {
+        keys,
+        account,
+        context: name,
+    });
+    let meta = MetaFile::read(path, &rel, checksum::stream_key(name), unseal)?;
     if meta.is_none() {
         notes.push(format!("`{rel}` has no meta.inf; the server skips it"));
     }
@@ -266,18 +312,32 @@ fn read_stream(
                 notes.push(format!("`{crel}` is not a consumer directory; left alone"));
                 continue;
             }
+            // A consumer's key is made for `<stream>.<consumer>`.
+            let context = format!("{stream_name}.{consumer}");
+            let unseal = keys.map(|keys| Unseal {
+                keys,
+                account,
+                context: &context,
+            });
             let cmeta = MetaFile::read(
                 &consumer_path,
                 &crel,
                 checksum::consumer_key(&stream_name, &consumer),
+                unseal,
             )?;
             if cmeta.is_none() {
                 notes.push(format!("`{crel}` has no meta.inf; the server skips it"));
             }
-            let encrypted = cmeta.as_ref().is_some_and(|m| m.is_encrypted());
-            let state_path = consumer_path.join(STATE_FILE);
-            let state = match read_if_exists(&state_path)? {
-                Some(buf) => consumer_state::decode(&buf, encrypted),
+            let state = match read_if_exists(&consumer_path.join(STATE_FILE))? {
+                Some(buf) => match cmeta.as_ref().filter(|m| m.is_encrypted()) {
+                    None => consumer_state::decode(&buf, false),
+                    Some(m) => match m.sealed.as_ref().map(|s| s.asset.open(&buf)) {
+                        Some(Some(plain)) => consumer_state::decode(&plain, false),
+                        Some(None) if buf.is_empty() => Ok(ConsumerState::default()),
+                        Some(None) => Err(StateError::Corrupt),
+                        None => consumer_state::decode(&buf, true),
+                    },
+                },
                 None => Ok(ConsumerState::default()),
             };
             consumers.push(Consumer {
@@ -289,10 +349,14 @@ fn read_stream(
         }
     }
     let encrypted = meta.as_ref().is_some_and(|m| m.is_encrypted());
+    let asset = meta
+        .as_ref()
+        .and_then(|m| m.sealed.as_ref())
+        .map(|s| &s.asset);
     let msgs = path.join("msgs");
     let index = msgs.join("index.db");
     let state = match read_if_exists(&index)? {
-        Some(buf) => index_db::decode(&stream_name, &buf, encrypted),
+        Some(buf) => index_db::decode(&stream_name, &buf, encrypted, asset),
         None => Err(IndexError::Missing),
     };
     let state_stale = state.is_ok() && index_is_stale(&msgs, &index)?;

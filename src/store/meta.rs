@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::checksum;
+use super::crypto::{AssetKey, Keys};
 use super::error::StoreError;
 use super::json::{self, Member};
 
@@ -28,8 +29,10 @@ pub enum MetaContent {
         fields: serde_json::Map<String, serde_json::Value>,
         members: Vec<Member>,
     },
-    /// Encrypted at rest (a `meta.key` sits beside it).
+    /// Encrypted at rest (a `meta.key` sits beside it), and no key was given.
     Encrypted,
+    /// Encrypted at rest, and the keys given do not open it.
+    Unopened,
     /// Not a JSON object: truncated, corrupt, or empty.
     Malformed(String),
 }
@@ -57,24 +60,56 @@ pub struct MetaFile {
     pub sum_path: String,
     /// `meta.sum` contents and mode, if it exists.
     pub sum: Option<(Vec<u8>, u32)>,
+    /// A `meta.key` sits beside it: the bytes are sealed.
+    pub encrypted: bool,
+    /// For an encrypted file the keys opened: its asset key and the plaintext JSON.
+    pub sealed: Option<Sealed>,
+}
+
+/// An encrypted `meta.inf`, opened.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    pub asset: AssetKey,
+    pub plain: Vec<u8>,
+}
+
+/// What opens an encrypted `meta.inf`: the operator's keys, the account, and the context
+/// its key was made for (the stream name, or `<stream>.<consumer>`).
+#[derive(Debug, Clone, Copy)]
+pub struct Unseal<'a> {
+    pub keys: &'a Keys,
+    pub account: &'a str,
+    pub context: &'a str,
 }
 
 impl MetaFile {
     /// Reads `<dir>/meta.inf` and its siblings. `rel_dir` is `dir` relative to the store_dir.
     /// Returns `None` when there is no `meta.inf`.
-    pub fn read(dir: &Path, rel_dir: &str, key_name: String) -> Result<Option<Self>, StoreError> {
+    pub fn read(
+        dir: &Path,
+        rel_dir: &str,
+        key_name: String,
+        unseal: Option<Unseal<'_>>,
+    ) -> Result<Option<Self>, StoreError> {
         let path = dir.join(META_FILE);
         let Some((bytes, mode)) = read_optional(&path)? else {
             return Ok(None);
         };
-        let encrypted = dir.join(KEY_FILE).exists();
-        let content = if encrypted {
-            MetaContent::Encrypted
-        } else {
-            match json::parse_object(&bytes) {
-                Ok((fields, members)) => MetaContent::Json { fields, members },
-                Err(e) if bytes.is_empty() => MetaContent::Malformed(format!("empty file ({e})")),
-                Err(e) => MetaContent::Malformed(e.to_string()),
+        let key = read_optional(&dir.join(KEY_FILE))?;
+        let encrypted = key.is_some();
+        let mut sealed = None;
+        let content = match (key, unseal) {
+            (None, _) => parse(&bytes),
+            (Some(_), None) => MetaContent::Encrypted,
+            (Some((meta_key, _)), Some(u)) => {
+                match u.keys.open_meta(u.account, u.context, &meta_key, &bytes) {
+                    Some((asset, plain)) => {
+                        let content = parse(&plain);
+                        sealed = Some(Sealed { asset, plain });
+                        content
+                    }
+                    None => MetaContent::Unopened,
+                }
             }
         };
         let sum = read_optional(&dir.join(SUM_FILE))?;
@@ -86,7 +121,14 @@ impl MetaFile {
             key_name,
             sum_path: format!("{rel_dir}/{SUM_FILE}"),
             sum,
+            encrypted,
+            sealed,
         }))
+    }
+
+    /// The JSON text: the file itself, or its plaintext when it is encrypted and was opened.
+    pub fn json_bytes(&self) -> &[u8] {
+        self.sealed.as_ref().map_or(&self.bytes, |s| &s.plain)
     }
 
     /// The `meta.sum` contents the server expects for the current bytes.
@@ -124,8 +166,17 @@ impl MetaFile {
         )
     }
 
+    /// Encrypted at rest, whether or not it was opened.
     pub fn is_encrypted(&self) -> bool {
-        matches!(self.content, MetaContent::Encrypted)
+        self.encrypted
+    }
+}
+
+fn parse(bytes: &[u8]) -> MetaContent {
+    match json::parse_object(bytes) {
+        Ok((fields, members)) => MetaContent::Json { fields, members },
+        Err(e) if bytes.is_empty() => MetaContent::Malformed(format!("empty file ({e})")),
+        Err(e) => MetaContent::Malformed(e.to_string()),
     }
 }
 

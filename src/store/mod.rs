@@ -3,6 +3,7 @@
 //! nothing here knows about plans.
 pub mod checksum;
 pub mod consumer_state;
+pub mod crypto;
 mod error;
 pub mod in_use;
 pub mod index_db;

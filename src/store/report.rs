@@ -25,8 +25,9 @@
 //!   "warnings": [ { "code": "interest-retention", "path": "...", "message": "..." } ] }
 //! ```
 //!
-//! `meta` is `ok`, `missing`, `malformed` or `encrypted`; fields read from the configuration
-//! are `null` when it cannot be read. `checksum` is `ok`, `bad` or `missing`. `messages`,
+//! `meta` is `ok`, `missing`, `malformed`, `encrypted` (no key given) or `wrong-key` (the
+//! keys given do not open it); an encrypted file the key opened is `ok`, with `encrypted`
+//! true. Fields read from the configuration are `null` when it cannot be read. `checksum` is `ok`, `bad` or `missing`. `messages`,
 //! `bytes`, `first_seq` and `last_seq` come from `msgs/index.db` when its checksum verifies
 //! and are the string `"unknown"` otherwise, with `state_note` saying why; `state_note` also
 //! says when `index.db` is older than the message blocks (a server that did not stop
@@ -177,6 +178,7 @@ fn meta_state(meta: Option<&MetaFile>) -> &'static str {
         None => "missing",
         Some(MetaContent::Json { .. }) => "ok",
         Some(MetaContent::Encrypted) => "encrypted",
+        Some(MetaContent::Unopened) => "wrong-key",
         Some(MetaContent::Malformed(_)) => "malformed",
     }
 }
@@ -281,7 +283,12 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
             MetaContent::Encrypted => out.push(Warning::new(
                 "encrypted",
                 &s.dir,
-                format!("stream `{name}` is encrypted at rest; its configuration cannot be read or edited yet"),
+                format!("stream `{name}` is encrypted at rest; give the server's key with --key-file to read and plan it"),
+            )),
+            MetaContent::Unopened => out.push(Warning::new(
+                "wrong-key",
+                &meta.path,
+                format!("the key given does not open stream `{name}` (account `{}`); is it the server's current key, or its previous one (--prev-key-file)?", a.name),
             )),
             MetaContent::Malformed(e) => out.push(Warning::new(
                 "malformed-meta",
@@ -290,7 +297,7 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
             )),
             MetaContent::Json { .. } => {}
         }
-        if meta.checksum() != ChecksumState::Ok && !meta.is_encrypted() {
+        if meta.checksum() != ChecksumState::Ok {
             out.push(Warning::new(
                 "checksum-mismatch",
                 &meta.sum_path,
@@ -310,6 +317,16 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
         }
         for c in &s.consumers {
             let Some(cm) = &c.meta else { continue };
+            if let MetaContent::Unopened = &cm.content {
+                out.push(Warning::new(
+                    "wrong-key",
+                    &cm.path,
+                    format!(
+                        "the key given does not open consumer `{}` of stream `{name}` (account `{}`)",
+                        c.name, a.name
+                    ),
+                ));
+            }
             if let MetaContent::Malformed(e) = &cm.content {
                 out.push(Warning::new(
                     "malformed-meta",

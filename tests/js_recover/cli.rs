@@ -315,7 +315,7 @@ fn an_unreadable_meta_file_is_named() {
 }
 
 #[test]
-fn encrypted_metadata_is_shown_but_not_planned() {
+fn encrypted_metadata_needs_a_key_that_opens_it() {
     let store = example_store();
     let meta = first_stream_meta(store.path());
     std::fs::write(meta.with_file_name("meta.key"), [7u8; 72]).unwrap();
@@ -337,9 +337,52 @@ fn encrypted_metadata_is_shown_but_not_planned() {
         .assert()
         .code(1)
         .stdout("")
-        .stderr(predicate::str::contains(
-            "is encrypted; encrypted stores are not supported",
-        ));
+        .stderr(
+            predicate::str::contains("is encrypted at rest, and no key was given")
+                .and(predicate::str::contains("--key-file FILE")),
+        );
+
+    // A key that does not open it: named, for inspect and plan alike.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("js.key");
+    std::fs::write(&key, "some key\n").unwrap();
+    for cmd in ["inspect", "plan", "prepare"] {
+        js_recover()
+            .arg(cmd)
+            .arg(store.path())
+            .arg("--key-file")
+            .arg(&key)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(
+                "the key given does not open stream `EVENTS` of account `A`",
+            ));
+    }
+    // Key files that cannot be used, and options that need a key.
+    let empty = dir.path().join("empty.key");
+    std::fs::write(&empty, "\n").unwrap();
+    js_recover()
+        .arg("plan")
+        .arg(store.path())
+        .arg("--key-file")
+        .arg(&empty)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is empty"));
+    js_recover()
+        .arg("plan")
+        .arg(store.path())
+        .arg("--key-file")
+        .arg(dir.path().join("missing.key"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot read the key file"));
+    js_recover()
+        .args(["plan", "--cipher", "aes"])
+        .arg(store.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--key-file"));
     assert_same_tree(&before, &tree(store.path()));
 }
 

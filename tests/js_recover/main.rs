@@ -5,6 +5,7 @@ mod apply_cli;
 mod cli;
 mod crash;
 mod e2e_apply;
+mod e2e_encrypted;
 mod e2e_plan;
 mod fixtures;
 mod matrix;

@@ -30,6 +30,7 @@ async fn recover(version: &str, stop: SurvivorStop) {
         sys,
         stop,
         survivor: keep,
+        encryption: None,
     })
     .await;
     let work = tempfile::tempdir().unwrap();

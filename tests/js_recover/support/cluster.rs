@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use super::config::{self, Account, SysAccount};
+use super::config::{self, Account, Encryption, SysAccount};
 use super::fsutil::copy_tree;
 use super::nats_server::{default_version, Server, ServerSpec};
 use super::{net, replication};
@@ -24,6 +24,7 @@ pub const CLUSTER_NAME: &str = "C1";
 pub struct ClusterOpts {
     pub version: String,
     pub sys: SysAccount,
+    pub encryption: Option<Encryption>,
 }
 
 impl Default for ClusterOpts {
@@ -31,6 +32,7 @@ impl Default for ClusterOpts {
         ClusterOpts {
             version: default_version(),
             sys: SysAccount::Default,
+            encryption: None,
         }
     }
 }
@@ -261,10 +263,10 @@ fn node_spec(opts: &ClusterOpts, root: &std::path::Path, i: usize, routes: &[u16
     let config = format!(
         "server_name: {name}\nlisten: 127.0.0.1:{port}\nhttp: 127.0.0.1:{http_port}\n\
          server_tags: [\"{tag}\"]\n\
-         jetstream {{ store_dir: {store}, max_memory_store: 256MB, max_file_store: 4GB }}\n\
+         {jetstream}\
          cluster {{ name: {CLUSTER_NAME}, listen: 127.0.0.1:{route}, routes: [{others}] }}\n{accounts}",
         tag = Cluster::tag(i),
-        store = config::quote_path(&store),
+        jetstream = config::jetstream_block(&store, opts.encryption),
         route = routes[i],
         others = others.join(", "),
         accounts = config::accounts_block(opts.sys),

@@ -79,6 +79,25 @@ pub fn accounts_block(sys: SysAccount) -> String {
     out
 }
 
+/// JetStream encryption at rest: `jetstream { key: ..., cipher: ... }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encryption {
+    pub key: &'static str,
+    /// `chacha` or `aes`.
+    pub cipher: &'static str,
+}
+
+/// The `jetstream { ... }` block for a store dir, encrypted or not.
+pub fn jetstream_block(store: &std::path::Path, encryption: Option<Encryption>) -> String {
+    let crypt = encryption.map_or(String::new(), |e| {
+        format!(", key: {}, cipher: {}", serde_json::json!(e.key), e.cipher)
+    });
+    format!(
+        "jetstream {{ store_dir: {}, max_memory_store: 256MB, max_file_store: 4GB{crypt} }}\n",
+        quote_path(store)
+    )
+}
+
 /// Quotes a path for the config file (the parser takes JSON-style strings).
 pub fn quote_path(p: &std::path::Path) -> String {
     serde_json::to_string(&p.display().to_string()).expect("a string always serializes")

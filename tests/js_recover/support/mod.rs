@@ -19,11 +19,12 @@ pub mod survivor;
 pub mod synthetic;
 
 pub use cluster::{Cluster, ClusterOpts, SurvivorStop};
-pub use config::{Account, SysAccount, ACCOUNTS, ACCOUNT_A, ACCOUNT_B};
+pub use config::{Account, Encryption, SysAccount, ACCOUNTS, ACCOUNT_A, ACCOUNT_B};
 pub use nats_server::{default_version, nats_server_bin, Server, ServerSpec, DEFAULT_VERSION};
 pub use observe::snapshot;
 pub use scenario::{populate, AccountExpect, ConsumerExpect, Expectations, StreamExpect};
 pub use standalone::{
-    assert_matches, mismatches, start_standalone, verify_standalone, Report, Standalone,
+    assert_matches, mismatches, start_standalone, verify_standalone, verify_standalone_with,
+    Report, Standalone,
 };
 pub use survivor::{survivor, Keep, Survivor, SurvivorOpts};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::cluster::connect;
-use super::config::{self, Account, SysAccount, ACCOUNT_A};
+use super::config::{self, Account, Encryption, SysAccount, ACCOUNT_A};
 use super::nats_server::{Server, ServerSpec};
 use super::net;
 use super::observe::snapshot;
@@ -38,11 +38,21 @@ impl Standalone {
     /// Starts the server on `store_dir` (the dir holding `jetstream/`) and
     /// waits until JetStream has loaded it.
     pub async fn start(version: &str, store_dir: &Path, sys: SysAccount) -> Standalone {
+        Self::start_with(version, store_dir, sys, None).await
+    }
+
+    /// `start`, with the cluster's encryption key and cipher.
+    pub async fn start_with(
+        version: &str,
+        store_dir: &Path,
+        sys: SysAccount,
+        encryption: Option<Encryption>,
+    ) -> Standalone {
         let dir = tempfile::Builder::new()
             .prefix("js-recover-standalone-")
             .tempdir()
             .expect("standalone temp dir");
-        let server = start_server(version, store_dir, sys, dir.path()).await;
+        let server = start_server(version, store_dir, sys, encryption, dir.path()).await;
         // A store the server half-refused may never turn healthy; the
         // assertions that follow say what is wrong better than a timeout.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -75,13 +85,19 @@ impl Standalone {
 }
 
 /// Starts the process, on fresh ports again if it lost a port race.
-async fn start_server(version: &str, store: &Path, sys: SysAccount, work_dir: &Path) -> Server {
+async fn start_server(
+    version: &str,
+    store: &Path,
+    sys: SysAccount,
+    encryption: Option<Encryption>,
+    work_dir: &Path,
+) -> Server {
     for _ in 0..3 {
         let (port, http_port) = (net::free_port(), net::free_port());
         let config = format!(
             "server_name: standalone\nlisten: 127.0.0.1:{port}\nhttp: 127.0.0.1:{http_port}\n\
-             jetstream {{ store_dir: {store}, max_memory_store: 256MB, max_file_store: 4GB }}\n{accounts}",
-            store = config::quote_path(store),
+             {jetstream}{accounts}",
+            jetstream = config::jetstream_block(store, encryption),
             accounts = config::accounts_block(sys),
         );
         let spec = ServerSpec {
@@ -143,7 +159,18 @@ pub async fn verify_standalone(
     expected: &Expectations,
     sys: SysAccount,
 ) -> Report {
-    let server = Standalone::start(version, store_dir, sys).await;
+    verify_standalone_with(version, store_dir, expected, sys, None).await
+}
+
+/// `verify_standalone`, with the cluster's encryption key and cipher.
+pub async fn verify_standalone_with(
+    version: &str,
+    store_dir: &Path,
+    expected: &Expectations,
+    sys: SysAccount,
+    encryption: Option<Encryption>,
+) -> Report {
+    let server = Standalone::start_with(version, store_dir, sys, encryption).await;
     let actual = server.snapshot().await;
     let log = server.stop().await;
     let report = Report { log, actual };

@@ -6,7 +6,7 @@ use std::path::Path;
 use tempfile::TempDir;
 
 use super::cluster::{Cluster, ClusterOpts, SurvivorStop};
-use super::config::SysAccount;
+use super::config::{Encryption, SysAccount};
 use super::fsutil::copy_tree;
 use super::nats_server::default_version;
 use super::observe::snapshot;
@@ -20,6 +20,8 @@ pub struct SurvivorOpts {
     /// Which node survives.
     pub survivor: Keep,
     pub stop: SurvivorStop,
+    /// Encryption at rest for every node.
+    pub encryption: Option<Encryption>,
 }
 
 impl Default for SurvivorOpts {
@@ -29,6 +31,7 @@ impl Default for SurvivorOpts {
             sys: SysAccount::Default,
             survivor: Keep::Follower,
             stop: SurvivorStop::Clean,
+            encryption: None,
         }
     }
 }
@@ -53,6 +56,7 @@ pub struct Survivor {
     pub expectations: Expectations,
     pub version: String,
     pub sys: SysAccount,
+    pub encryption: Option<Encryption>,
     /// Server name of the surviving node (`n1`..`n3`).
     pub node: String,
     /// The surviving node's log, up to its stop.
@@ -90,6 +94,7 @@ pub async fn survivor(opts: SurvivorOpts) -> Survivor {
     let copts = ClusterOpts {
         version: opts.version.clone(),
         sys: opts.sys,
+        encryption: opts.encryption,
     };
     let mut cluster = Cluster::start(&copts).await;
     let keep = match opts.survivor {
@@ -107,6 +112,7 @@ pub async fn survivor(opts: SurvivorOpts) -> Survivor {
         expectations,
         version: opts.version,
         sys: opts.sys,
+        encryption: opts.encryption,
         node: cluster.nodes[keep].name.clone(),
         node_log: cluster.nodes[keep].log(),
         replicated,

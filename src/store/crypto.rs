@@ -1,0 +1,266 @@
+//! Opening and re-sealing metadata that nats-server encrypted at rest
+//! (`jetstream { key: "...", cipher: chacha|aes }`).
+//!
+//! The scheme mirrors `jsKeyGen` and `decryptMeta` (server/jetstream.go) and
+//! `genEncryptionKey`/`genEncryptionKeys` (server/filestore.go):
+//!
+//! - a key-encryption key is HMAC-SHA256 keyed by the configured key string, over the account
+//!   name followed by a context: the stream name, or `<stream>.<consumer>` for a consumer;
+//! - `meta.key` is `nonce || seal(kek, nonce, seed)` where `seed` is the 32-byte asset key;
+//! - `meta.inf` (and `o.dat`, and the body of `msgs/index.db`) is `nonce || seal(aek, nonce,
+//!   plaintext)` with the asset key;
+//! - the cipher is XChaCha20-Poly1305 (24-byte nonce) or AES-256-GCM with a 16-byte nonce.
+//!
+//! Re-sealing keeps the asset key, so `meta.key` never changes, and takes a fresh random
+//! nonce: the same nonce must never seal two plaintexts.
+
+use aes_gcm::aead::generic_array::typenum::U16;
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
+use aes_gcm::{aes::Aes256, AesGcm};
+use chacha20poly1305::XChaCha20Poly1305;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// `aes.NewCipher` + `cipher.NewGCMWithNonceSize(block, block.BlockSize())`.
+type Aes256Gcm16 = AesGcm<Aes256, U16>;
+
+/// The store ciphers nats-server knows (`StoreCipher`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cipher {
+    /// XChaCha20-Poly1305, the server's default.
+    Chacha,
+    /// AES-256-GCM.
+    Aes,
+}
+
+impl Cipher {
+    fn other(self) -> Cipher {
+        match self {
+            Cipher::Chacha => Cipher::Aes,
+            Cipher::Aes => Cipher::Chacha,
+        }
+    }
+}
+
+impl std::fmt::Display for Cipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Cipher::Chacha => "chacha",
+            Cipher::Aes => "aes",
+        })
+    }
+}
+
+/// The keys an operator gave: the server's `key` and optionally its `prev_key`.
+#[derive(Clone)]
+pub struct Keys {
+    current: Vec<u8>,
+    previous: Option<Vec<u8>>,
+    /// Tried first; the other cipher is tried next, as the server does.
+    cipher: Cipher,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key material.
+        f.debug_struct("Keys")
+            .field("previous", &self.previous.is_some())
+            .field("cipher", &self.cipher)
+            .finish()
+    }
+}
+
+impl Keys {
+    pub fn new(current: Vec<u8>, previous: Option<Vec<u8>>, cipher: Option<Cipher>) -> Self {
+        Keys {
+            current,
+            previous,
+            cipher: cipher.unwrap_or(Cipher::Chacha),
+        }
+    }
+
+    /// Opens `sealed` (a `meta.inf`) with the asset key in `meta_key`, trying the current
+    /// key then the previous one, each with both ciphers, in the server's order. `context`
+    /// is the stream name, or `<stream>.<consumer>`.
+    pub fn open_meta(
+        &self,
+        account: &str,
+        context: &str,
+        meta_key: &[u8],
+        sealed: &[u8],
+    ) -> Option<(AssetKey, Vec<u8>)> {
+        let keys = std::iter::once(&self.current).chain(self.previous.as_ref());
+        for (i, key) in keys.enumerate() {
+            let kek_seed = prf(key, account, context);
+            for cipher in [self.cipher, self.cipher.other()] {
+                let Some(seed) = open(cipher, &kek_seed, meta_key) else {
+                    continue;
+                };
+                let Ok(seed) = <[u8; 32]>::try_from(seed.as_slice()) else {
+                    continue;
+                };
+                let asset = AssetKey {
+                    cipher,
+                    seed,
+                    previous_key: i > 0,
+                };
+                if let Some(plain) = asset.open(sealed) {
+                    return Some((asset, plain));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// HMAC-SHA256(key, account || context): the key-encryption key (`jsKeyGen`).
+fn prf(key: &[u8], account: &str, context: &str) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(account.as_bytes());
+    mac.update(context.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// Opens `nonce || ciphertext` with a 32-byte key.
+fn open(cipher: Cipher, key: &[u8; 32], buf: &[u8]) -> Option<Vec<u8>> {
+    let ns = cipher.nonce_size();
+    if buf.len() < ns {
+        return None;
+    }
+    let (nonce, body) = buf.split_at(ns);
+    match cipher {
+        Cipher::Chacha => XChaCha20Poly1305::new(key.into())
+            .decrypt(nonce.into(), body)
+            .ok(),
+        Cipher::Aes => Aes256Gcm16::new(key.into())
+            .decrypt(nonce.into(), body)
+            .ok(),
+    }
+}
+
+impl Cipher {
+    fn nonce_size(self) -> usize {
+        match self {
+            Cipher::Chacha => 24,
+            Cipher::Aes => 16,
+        }
+    }
+}
+
+/// The asset key of one stream or consumer, recovered from its `meta.key`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AssetKey {
+    pub cipher: Cipher,
+    seed: [u8; 32],
+    /// Opened with `prev_key`: the server re-keys this asset at load.
+    pub previous_key: bool,
+}
+
+impl std::fmt::Debug for AssetKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssetKey")
+            .field("cipher", &self.cipher)
+            .field("previous_key", &self.previous_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AssetKey {
+    /// Opens `nonce || ciphertext` sealed with this key.
+    pub fn open(&self, buf: &[u8]) -> Option<Vec<u8>> {
+        open(self.cipher, &self.seed, buf)
+    }
+
+    /// Seals `plain` under a fresh random nonce: `nonce || ciphertext`, as the server writes.
+    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        let key = &self.seed.into();
+        let (mut out, body) = match self.cipher {
+            Cipher::Chacha => {
+                let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+                let body = XChaCha20Poly1305::new(key).encrypt(&nonce, plain);
+                (nonce.to_vec(), body)
+            }
+            Cipher::Aes => {
+                let nonce = Aes256Gcm16::generate_nonce(&mut OsRng);
+                let body = Aes256Gcm16::new(key).encrypt(&nonce, plain);
+                (nonce.to_vec(), body)
+            }
+        };
+        out.extend(body.expect("sealing in memory cannot fail"));
+        out
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// What `genEncryptionKeys` writes to `meta.key` for `seed`.
+    pub(crate) fn meta_key(
+        cipher: Cipher,
+        key: &[u8],
+        account: &str,
+        context: &str,
+        seed: [u8; 32],
+    ) -> Vec<u8> {
+        let kek = AssetKey {
+            cipher,
+            seed: prf(key, account, context),
+            previous_key: false,
+        };
+        kek.seal(&seed)
+    }
+
+    pub(crate) fn asset(cipher: Cipher, seed: [u8; 32]) -> AssetKey {
+        AssetKey {
+            cipher,
+            seed,
+            previous_key: false,
+        }
+    }
+
+    #[test]
+    fn opens_what_the_server_scheme_seals_with_either_cipher_and_key() {
+        let seed = [9u8; 32];
+        for cipher in [Cipher::Chacha, Cipher::Aes] {
+            let mk = meta_key(cipher, b"s3cr3t", "A", "ORDERS", seed);
+            let sealed = asset(cipher, seed).seal(b"{\"name\":\"ORDERS\"}");
+            assert_eq!(sealed.len(), cipher.nonce_size() + 17 + 16);
+            // Whatever cipher is tried first.
+            for first in [Cipher::Chacha, Cipher::Aes] {
+                let keys = Keys::new(b"s3cr3t".to_vec(), None, Some(first));
+                let (a, plain) = keys.open_meta("A", "ORDERS", &mk, &sealed).unwrap();
+                assert_eq!(plain, b"{\"name\":\"ORDERS\"}");
+                assert_eq!((a.cipher, a.previous_key), (cipher, false));
+            }
+            // The previous key, when the current one is new.
+            let keys = Keys::new(b"new".to_vec(), Some(b"s3cr3t".to_vec()), None);
+            let (a, _) = keys.open_meta("A", "ORDERS", &mk, &sealed).unwrap();
+            assert!(a.previous_key);
+        }
+    }
+
+    #[test]
+    fn wrong_key_account_or_context_does_not_open() {
+        let seed = [1u8; 32];
+        let mk = meta_key(Cipher::Chacha, b"k", "A", "S", seed);
+        let sealed = asset(Cipher::Chacha, seed).seal(b"{}");
+        let keys = Keys::new(b"k".to_vec(), None, None);
+        assert!(keys.open_meta("A", "S", &mk, &sealed).is_some());
+        assert!(keys.open_meta("B", "S", &mk, &sealed).is_none());
+        assert!(keys.open_meta("A", "S.C", &mk, &sealed).is_none());
+        let wrong = Keys::new(b"K".to_vec(), None, None);
+        assert!(wrong.open_meta("A", "S", &mk, &sealed).is_none());
+        assert!(keys.open_meta("A", "S", &mk[..10], &sealed).is_none());
+    }
+
+    #[test]
+    fn each_seal_takes_a_fresh_nonce() {
+        let a = asset(Cipher::Aes, [3u8; 32]);
+        let (x, y) = (a.seal(b"same"), a.seal(b"same"));
+        assert_ne!(x, y);
+        assert_eq!(a.open(&x).unwrap(), b"same");
+        assert_eq!(a.open(&y).unwrap(), b"same");
+    }
+}
