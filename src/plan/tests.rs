@@ -257,3 +257,87 @@ fn non_utf8_meta_is_refused() {
         "{err}"
     );
 }
+
+/// Seals `plain` as the server does for `context` in account `A`, writing `meta.key`,
+/// `meta.inf` and `meta.sum` (over the ciphertext) into `dir`; returns the asset key.
+fn write_sealed(
+    root: &Path,
+    dir: &str,
+    cipher: crate::store::crypto::Cipher,
+    context: &str,
+    sum_key: &str,
+    plain: &str,
+) -> crate::store::crypto::AssetKey {
+    use crate::store::crypto::tests::{asset, meta_key};
+    let seed = [context.len() as u8; 32];
+    let key = asset(cipher, seed);
+    let sealed = key.seal(plain.as_bytes());
+    write(
+        root,
+        &format!("{dir}/meta.key"),
+        &meta_key(cipher, b"k3y", "A", context, seed),
+    );
+    write(root, &format!("{dir}/meta.inf"), &sealed);
+    write(
+        root,
+        &format!("{dir}/meta.sum"),
+        checksum::meta_sum(sum_key, &sealed).as_bytes(),
+    );
+    key
+}
+
+#[test]
+fn encrypted_meta_is_edited_inside_and_sealed_again_with_its_own_key() {
+    use crate::store::crypto::{Cipher, Keys};
+    for cipher in [Cipher::Chacha, Cipher::Aes] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = "jetstream/A/streams/ORDERS";
+        let c = format!("{s}/obs/AUDIT");
+        let skey = write_sealed(dir.path(), s, cipher, "ORDERS", "ORDERS", ORDERS);
+        let ckey = write_sealed(
+            dir.path(),
+            &c,
+            cipher,
+            "ORDERS.AUDIT",
+            &checksum::consumer_key("ORDERS", "AUDIT"),
+            CONSUMER_R3,
+        );
+
+        // No key: refused, naming the option.
+        let err = plan(&Store::open(dir.path()).unwrap(), now()).unwrap_err();
+        assert!(matches!(err, PlanError::Encrypted { .. }), "{err}");
+        // A wrong key: refused, naming the stream.
+        let wrong = Keys::new(b"nope".to_vec(), None, None);
+        let err = plan(&Store::open_with(dir.path(), Some(&wrong)).unwrap(), now()).unwrap_err();
+        assert!(
+            err.to_string().contains("stream `ORDERS` of account `A`"),
+            "{err}"
+        );
+
+        let keys = Keys::new(b"k3y".to_vec(), None, None);
+        let m = plan(&Store::open_with(dir.path(), Some(&keys)).unwrap(), now()).unwrap();
+        let e = edits(&m);
+        assert_eq!(e.len(), 4, "{:?}", m.changes);
+        let after = |i: usize| e[i].after_bytes().unwrap();
+        // Sealed with the same asset key, under a new nonce, to exactly the plain edit.
+        assert_eq!(skey.open(&after(0)).unwrap(), orders_r1().as_bytes());
+        assert_eq!(
+            after(1),
+            checksum::meta_sum("ORDERS", &after(0)).into_bytes()
+        );
+        assert_eq!(
+            ckey.open(&after(2)).unwrap(),
+            CONSUMER_R3
+                .replace(r#""num_replicas":3"#, r#""num_replicas":0"#)
+                .as_bytes()
+        );
+        assert!(e[0].before.is_none() && e[0].before_base64.is_some());
+        assert!(e[0].diff.contains("meta.inf (decrypted)"), "{}", e[0].diff);
+        assert!(
+            e[0].diff.contains("-  \"num_replicas\": 3,"),
+            "{}",
+            e[0].diff
+        );
+        assert!(!m.changes.iter().any(|c| c.path().ends_with("meta.key")));
+    }
+}
