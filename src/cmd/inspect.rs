@@ -188,10 +188,11 @@ fn stream_row(s: &StreamReport) -> Vec<String> {
     ]
 }
 
+/// `ok`, `missing`, `malformed`, `encrypted` (no key), `wrong-key`, or `ok, encrypted`
+/// when a key opened it.
 fn meta_word(meta: &str, encrypted: bool) -> String {
-    if encrypted {
-        "encrypted".into()
-    } else {
-        meta.into()
+    match (meta, encrypted) {
+        ("ok", true) => "ok, encrypted".into(),
+        (word, _) => word.into(),
     }
 }

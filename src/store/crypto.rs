@@ -35,6 +35,13 @@ pub enum Cipher {
 }
 
 impl Cipher {
+    fn nonce_size(self) -> usize {
+        match self {
+            Cipher::Chacha => 24,
+            Cipher::Aes => 16,
+        }
+    }
+
     fn other(self) -> Cipher {
         match self {
             Cipher::Chacha => Cipher::Aes,
@@ -136,15 +143,6 @@ fn open(cipher: Cipher, key: &[u8; 32], buf: &[u8]) -> Option<Vec<u8>> {
         Cipher::Aes => Aes256Gcm16::new(key.into())
             .decrypt(nonce.into(), body)
             .ok(),
-    }
-}
-
-impl Cipher {
-    fn nonce_size(self) -> usize {
-        match self {
-            Cipher::Chacha => 24,
-            Cipher::Aes => 16,
-        }
     }
 }
 
