@@ -19,6 +19,8 @@ use crate::support::{
 };
 
 const KEY: &str = "s3cr3t-js-key/with spaces & symbols";
+/// The key after a rotation: the operator's new `key`, with `KEY` as `prev_key`.
+const NEW_KEY: &str = "the rotated key";
 
 fn key_file(dir: &Path, name: &str, key: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -28,7 +30,11 @@ fn key_file(dir: &Path, name: &str, key: &str) -> std::path::PathBuf {
 }
 
 async fn recovers(cipher: &'static str, stop: SurvivorStop, rotated: bool) {
-    let encryption = Encryption { key: KEY, cipher };
+    let encryption = Encryption {
+        key: KEY,
+        cipher,
+        prev_key: None,
+    };
     let sys = match stop {
         SurvivorStop::Clean => SysAccount::Default,
         SurvivorStop::Kill => SysAccount::Custom,
@@ -91,10 +97,11 @@ async fn recovers(cipher: &'static str, stop: SurvivorStop, rotated: bool) {
 
     // The right key; after a rotation it is the previous key, and the current one new.
     let right = key_file(work.path(), "js.key", KEY);
+    let new = key_file(work.path(), "new.key", NEW_KEY);
     let key_args: Vec<std::ffi::OsString> = if rotated {
         vec![
             "--key-file".into(),
-            wrong.clone().into(),
+            new.into(),
             "--prev-key-file".into(),
             right.clone().into(),
             "--cipher".into(),

@@ -85,12 +85,21 @@ pub struct Encryption {
     pub key: &'static str,
     /// `chacha` or `aes`.
     pub cipher: &'static str,
+    /// The key before a rotation (`prev_key`).
+    pub prev_key: Option<&'static str>,
 }
 
 /// The `jetstream { ... }` block for a store dir, encrypted or not.
 pub fn jetstream_block(store: &std::path::Path, encryption: Option<Encryption>) -> String {
     let crypt = encryption.map_or(String::new(), |e| {
-        format!(", key: {}, cipher: {}", serde_json::json!(e.key), e.cipher)
+        let prev = e.prev_key.map_or(String::new(), |p| {
+            format!(", prev_key: {}", serde_json::json!(p))
+        });
+        format!(
+            ", key: {}, cipher: {}{prev}",
+            serde_json::json!(e.key),
+            e.cipher
+        )
     });
     format!(
         "jetstream {{ store_dir: {}, max_memory_store: 256MB, max_file_store: 4GB{crypt} }}\n",
