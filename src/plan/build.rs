@@ -197,31 +197,35 @@ fn edit_meta(
     let (after, sum_reason) = match fix {
         Some(fix) => {
             let plain = apply_fix(meta.json_bytes(), &fix);
-            let edit = match &meta.sealed {
-                None => Edit::new(
-                    meta.path.clone(),
-                    fix.reason,
-                    meta.mode,
-                    Some(&meta.bytes),
-                    &plain,
-                    diff::unified(&meta.path, Some(&meta.bytes), &plain),
-                ),
+            let (after, edit) = match &meta.sealed {
+                None => {
+                    let diff = diff::unified(&meta.path, Some(&meta.bytes), &plain);
+                    let edit = Edit::new(
+                        meta.path.clone(),
+                        fix.reason,
+                        meta.mode,
+                        Some(&meta.bytes),
+                        &plain,
+                        diff,
+                    );
+                    (plain, edit)
+                }
                 // Sealed again with the same asset key (meta.key unchanged); the diff shows
                 // the decrypted change, before/after the real bytes.
-                Some(sealed) => Edit::new_binary(
-                    meta.path.clone(),
-                    format!("{} (encrypted: sealed again with its own key)", fix.reason),
-                    meta.mode,
-                    Some(&meta.bytes),
-                    &sealed.asset.seal(&plain),
-                    diff::unified(
-                        &format!("{} (decrypted)", meta.path),
-                        Some(&sealed.plain),
-                        &plain,
-                    ),
-                ),
+                Some(sealed) => {
+                    let after = sealed.asset.seal(&plain);
+                    let label = format!("{} (decrypted)", meta.path);
+                    let edit = Edit::new_binary(
+                        meta.path.clone(),
+                        format!("{} (encrypted: sealed again with its own key)", fix.reason),
+                        meta.mode,
+                        Some(&meta.bytes),
+                        &after,
+                        diff::unified(&label, Some(&sealed.plain), &plain),
+                    );
+                    (after, edit)
+                }
             };
-            let after = edit.after_bytes().expect("built from bytes");
             changes.push(Change::Edit(edit));
             (
                 after,

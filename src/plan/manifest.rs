@@ -152,23 +152,7 @@ impl Edit {
         after: &[u8],
         diff: String,
     ) -> Self {
-        let (before_text, before_base64) = match before {
-            Some(b) => split_text(b),
-            None => (None, None),
-        };
-        let (after_text, after_base64) = split_text(after);
-        Edit {
-            path,
-            reason,
-            mode,
-            before: before_text,
-            before_base64,
-            after: after_text,
-            after_base64,
-            before_sha256: before.map(sha256_hex),
-            after_sha256: sha256_hex(after),
-            diff,
-        }
+        Self::build(path, reason, mode, before, after, diff, split_text)
     }
 
     /// [`Edit::new`] with `before` and `after` always in base64: for encrypted files, whose
@@ -181,15 +165,30 @@ impl Edit {
         after: &[u8],
         diff: String,
     ) -> Self {
-        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        Self::build(path, reason, mode, before, after, diff, |b| {
+            (None, Some(base64_of(b)))
+        })
+    }
+
+    fn build(
+        path: String,
+        reason: String,
+        mode: u32,
+        before: Option<&[u8]>,
+        after: &[u8],
+        diff: String,
+        split: Split,
+    ) -> Self {
+        let (before_text, before_base64) = before.map_or((None, None), split);
+        let (after_text, after_base64) = split(after);
         Edit {
             path,
             reason,
             mode,
-            before: None,
-            before_base64: before.map(b64),
-            after: None,
-            after_base64: Some(b64(after)),
+            before: before_text,
+            before_base64,
+            after: after_text,
+            after_base64,
             before_sha256: before.map(sha256_hex),
             after_sha256: sha256_hex(after),
             diff,
@@ -206,14 +205,19 @@ impl Edit {
     }
 }
 
+/// How file bytes go into the manifest: (`before`/`after` text, `*_base64`).
+type Split = fn(&[u8]) -> (Option<String>, Option<String>);
+
+/// Text as it is, anything else in base64.
 fn split_text(bytes: &[u8]) -> (Option<String>, Option<String>) {
     match std::str::from_utf8(bytes) {
         Ok(text) => (Some(text.to_string()), None),
-        Err(_) => (
-            None,
-            Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
-        ),
+        Err(_) => (None, Some(base64_of(bytes))),
     }
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn decode(

@@ -8,6 +8,7 @@
 
 use serde::Serialize;
 
+use super::crypto::AssetKey;
 use super::index_db::Reader;
 
 /// `magic` in server/filestore.go.
@@ -42,14 +43,25 @@ pub enum StateError {
 }
 
 /// Decodes `o.dat`. A missing or empty file is what the server reads as "nothing delivered
-/// yet": the default state.
-pub fn decode(buf: &[u8], encrypted: bool) -> Result<ConsumerState, StateError> {
+/// yet": the default state. An encrypted consumer's file is `nonce || sealed state`, opened
+/// with its asset key when one is given.
+pub fn decode(
+    buf: &[u8],
+    encrypted: bool,
+    asset: Option<&AssetKey>,
+) -> Result<ConsumerState, StateError> {
     if buf.is_empty() {
         return Ok(ConsumerState::default());
     }
-    if encrypted {
-        return Err(StateError::Encrypted);
-    }
+    let opened;
+    let buf = match (encrypted, asset) {
+        (false, _) => buf,
+        (true, None) => return Err(StateError::Encrypted),
+        (true, Some(asset)) => {
+            opened = asset.open(buf).ok_or(StateError::Corrupt)?;
+            &opened[..]
+        }
+    };
     if buf.len() < 2 {
         return Err(StateError::Corrupt);
     }
@@ -142,25 +154,25 @@ mod tests {
     #[test]
     fn reads_floors_delivered_and_counts() {
         let buf = encode(&state(), &[(9, 9), (211, 11)], &[(9, 2)]);
-        assert_eq!(decode(&buf, false), Ok(state()));
+        assert_eq!(decode(&buf, false, None), Ok(state()));
     }
 
     #[test]
     fn empty_file_is_nothing_delivered_and_bad_files_are_errors() {
-        assert_eq!(decode(b"", false), Ok(ConsumerState::default()));
+        assert_eq!(decode(b"", false, None), Ok(ConsumerState::default()));
         let buf = encode(&state(), &[(9, 9), (211, 11)], &[(9, 2)]);
         assert_eq!(
-            decode(&buf[..buf.len() - 6], false),
+            decode(&buf[..buf.len() - 6], false, None),
             Err(StateError::Corrupt)
         );
         assert_eq!(
-            decode(&[11, 2, 0, 0], false),
+            decode(&[11, 2, 0, 0], false, None),
             Err(StateError::UnknownVersion {
                 magic: 11,
                 version: 2
             })
         );
-        assert_eq!(decode(&buf, true), Err(StateError::Encrypted));
+        assert_eq!(decode(&buf, true, None), Err(StateError::Encrypted));
     }
 
     #[test]
@@ -169,7 +181,7 @@ mod tests {
         for v in [5, 105, 3, 3, 0, 0] {
             put_uvarint(&mut b, v);
         }
-        let s = decode(&b, false).unwrap();
+        let s = decode(&b, false, None).unwrap();
         assert_eq!((s.delivered_consumer_seq, s.delivered_stream_seq), (7, 107));
     }
 }

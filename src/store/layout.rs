@@ -328,16 +328,13 @@ fn read_stream(
             if cmeta.is_none() {
                 notes.push(format!("`{crel}` has no meta.inf; the server skips it"));
             }
+            let encrypted = cmeta.as_ref().is_some_and(|m| m.is_encrypted());
+            let asset = cmeta
+                .as_ref()
+                .and_then(|m| m.sealed.as_ref())
+                .map(|s| &s.asset);
             let state = match read_if_exists(&consumer_path.join(STATE_FILE))? {
-                Some(buf) => match cmeta.as_ref().filter(|m| m.is_encrypted()) {
-                    None => consumer_state::decode(&buf, false),
-                    Some(m) => match m.sealed.as_ref().map(|s| s.asset.open(&buf)) {
-                        Some(Some(plain)) => consumer_state::decode(&plain, false),
-                        Some(None) if buf.is_empty() => Ok(ConsumerState::default()),
-                        Some(None) => Err(StateError::Corrupt),
-                        None => consumer_state::decode(&buf, true),
-                    },
-                },
+                Some(buf) => consumer_state::decode(&buf, encrypted, asset),
                 None => Ok(ConsumerState::default()),
             };
             consumers.push(Consumer {

@@ -99,6 +99,40 @@ fn needs_edit(store: &Path) -> Vec<String> {
     out
 }
 
+/// Stream `name` of `account` in an `inspect --json` report, or a panic naming it.
+pub(crate) fn report_stream<'a>(report: &'a Value, account: &str, name: &str) -> &'a Value {
+    let named = |list: &'a Value, n: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == n)
+            .unwrap_or_else(|| panic!("{account} > {name}: `{n}` missing from inspect"))
+    };
+    named(&named(&report["accounts"], account)["streams"], name)
+}
+
+/// Every consumer's progress `inspect` read from its `o.dat` (ack floor, last delivered,
+/// awaiting ack) is what the live cluster reported.
+pub(crate) fn assert_consumer_progress(report: &Value, expected: &crate::support::Expectations) {
+    for (account, a) in &expected.accounts {
+        for (name, es) in &a.streams {
+            let r = report_stream(report, account, name);
+            for (cname, ec) in &es.consumers {
+                let c = r["consumers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["name"] == cname.as_str())
+                    .unwrap_or_else(|| panic!("{account} > {name} > {cname} missing"));
+                let at = format!("{account} > {name} > {cname}: {c}");
+                assert_eq!(c["ack_floor_stream_seq"], ec.ack_floor_stream_seq, "{at}");
+                assert_eq!(c["delivered_stream_seq"], ec.delivered_stream_seq, "{at}");
+                assert_eq!(c["ack_pending"], ec.num_ack_pending, "{at}");
+            }
+        }
+    }
+}
+
 /// The report names every stream and consumer the cluster had, with checksums that verify.
 pub(crate) fn assert_report_covers(
     report: &Value,
@@ -106,19 +140,8 @@ pub(crate) fn assert_report_covers(
     exact_counts: bool,
 ) {
     for (account, a) in &expected.accounts {
-        let streams = report["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == account.as_str())
-            .unwrap_or_else(|| panic!("account {account} missing from inspect"))["streams"]
-            .as_array()
-            .unwrap();
         for (name, s) in &a.streams {
-            let r = streams
-                .iter()
-                .find(|r| r["name"] == name.as_str())
-                .unwrap_or_else(|| panic!("{account} > {name} missing"));
+            let r = report_stream(report, account, name);
             assert_eq!(r["checksum"], "ok", "{account} > {name}");
             assert_eq!(r["meta"], "ok", "{account} > {name}");
             if exact_counts {

@@ -13,7 +13,9 @@
 use js_recover::plan::Manifest;
 use serde_json::Value;
 
-use crate::e2e_plan::{assert_report_covers, inspect_json};
+use crate::e2e_plan::{
+    assert_consumer_progress, assert_report_covers, inspect_json, report_stream,
+};
 use crate::fixtures::{assert_same_tree, js_recover, tree};
 use crate::support::fsutil::copy_tree;
 use crate::support::{
@@ -95,35 +97,12 @@ async fn recover(version: &str, stop: SurvivorStop) {
 /// streams are warned about with every consumer's ack floor; the sourced stream's origins
 /// that are not in the store are named, and the mirror (whose origin is) is not.
 fn assert_progress_and_warnings(report: &Value, expected: &Expectations, stop: SurvivorStop) {
-    let streams = |account: &str| {
-        report["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["name"] == account)
-            .unwrap()["streams"]
-            .as_array()
-            .unwrap()
-            .clone()
-    };
-    for (account, a) in &expected.accounts {
-        for (name, es) in &a.streams {
-            let rs = streams(account);
-            let r = rs.iter().find(|r| r["name"] == name.as_str()).unwrap();
-            if stop == SurvivorStop::Clean {
+    assert_consumer_progress(report, expected);
+    if stop == SurvivorStop::Clean {
+        for (account, a) in &expected.accounts {
+            for name in a.streams.keys() {
+                let r = report_stream(report, account, name);
                 assert_eq!(r["state_note"], Value::Null, "{account} > {name}");
-            }
-            for (cname, ec) in &es.consumers {
-                let c = r["consumers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|c| c["name"] == cname.as_str())
-                    .unwrap();
-                let at = format!("{account} > {name} > {cname}: {c}");
-                assert_eq!(c["ack_floor_stream_seq"], ec.ack_floor_stream_seq, "{at}");
-                assert_eq!(c["delivered_stream_seq"], ec.delivered_stream_seq, "{at}");
-                assert_eq!(c["ack_pending"], ec.num_ack_pending, "{at}");
             }
         }
     }
