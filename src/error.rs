@@ -3,27 +3,35 @@
 
 use std::path::PathBuf;
 
-use crate::apply::ApplyError;
+use crate::apply::{ApplyError, Left};
 use crate::plan::PlanError;
+use crate::store::in_use::InUse;
 use crate::store::StoreError;
 
-/// Documented exit codes.
+/// Documented exit codes. Each says what state the store is in; none depends on whether
+/// the terminal could be written to.
 pub mod exit {
     /// Done; for `plan`, also when there is nothing to change.
     pub const SUCCESS: u8 = 0;
-    /// Failed: bad input, an unreadable store, a write that failed. Nothing was changed.
+    /// Failed: bad input, an unreadable store, a write that failed. The store was not
+    /// changed (apply that failed part-way put it back).
     pub const FAILURE: u8 = 1;
-    /// The command line was wrong (clap's own code).
+    /// The command line was wrong (clap's own code). Nothing was changed.
     pub const USAGE: u8 = 2;
     /// Refused because the store is not what the plan (for `apply`) or the backup (for
     /// `rollback`) expects: it changed since. Nothing was changed.
     pub const STORE_CHANGED: u8 = 3;
-    /// Refused because the store is in use: by a running process, or by another js-recover
-    /// (which holds the lock). Nothing was changed.
+    /// Refused because the store is in use: by a running process (a nats-server serving
+    /// it), or by another js-recover (which holds the lock). Nothing was changed.
     pub const IN_USE: u8 = 4;
-    /// Refused because the backup directory cannot be trusted: not one `apply` made, or its
-    /// journal, manifest or saved files do not verify. Nothing was changed.
+    /// Refused because the backup directory cannot be trusted: not one `apply` made (a
+    /// store, say), or its journal, manifest or saved files do not verify. Nothing was
+    /// changed.
     pub const BACKUP_INVALID: u8 = 5;
+    /// Failed part-way and the store is left changed: neither as it was nor as planned.
+    /// `js-recover status BACKUP_DIR` tells where it stands; `js-recover rollback
+    /// BACKUP_DIR` puts it back.
+    pub const LEFT_CHANGED: u8 = 6;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +42,11 @@ pub enum Error {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
-    #[error("`{path}` is inside the store; js-recover never writes into the store it reads")]
+    #[error(transparent)]
+    InUse(#[from] InUse),
+    #[error("`{}` is inside the store; js-recover never writes into the store it reads", .path.display())]
     OutputInsideStore { path: PathBuf },
-    #[error("cannot write `{path}`")]
+    #[error("cannot write `{}`", .path.display())]
     Write {
         path: PathBuf,
         #[source]
@@ -44,13 +54,13 @@ pub enum Error {
     },
     #[error("cannot write to standard output")]
     Stdout(#[source] std::io::Error),
-    #[error("cannot read the key file `{path}`")]
+    #[error("cannot read the key file `{}`", .path.display())]
     KeyFile {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: crate::store::file::ReadError,
     },
-    #[error("the key file `{path}` is empty")]
+    #[error("the key file `{}` is empty", .path.display())]
     EmptyKey { path: PathBuf },
 }
 
@@ -61,11 +71,16 @@ impl Error {
             Error::Store(e) => e.hint().map(str::to_string),
             Error::Plan(e) => e.hint().map(str::to_string),
             Error::Apply(e) => e.hint(),
+            Error::InUse(e) => Some(e.hint().into()),
             Error::OutputInsideStore { .. } => Some("write the file outside the store_dir".into()),
             Error::Write { .. } => {
                 Some("check the directory exists, is writable and has free space".into())
             }
-            Error::Stdout(_) => None,
+            Error::Stdout(_) => Some(
+                "standard output is closed or its disk is full; write the result to a file with \
+                 `--out FILE` where the command has it, or redirect standard output"
+                    .into(),
+            ),
             Error::KeyFile { .. } | Error::EmptyKey { .. } => Some(
                 "put the server's key string (`jetstream { key: ... }`) in a file readable by this \
                  user, and pass that file"
@@ -77,11 +92,13 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Apply(e) => match e {
+                _ if e.left() == Left::Changed => exit::LEFT_CHANGED,
                 ApplyError::Drift(_) | ApplyError::Conflict(_) => exit::STORE_CHANGED,
-                ApplyError::InUse { .. } | ApplyError::Locked { .. } => exit::IN_USE,
+                ApplyError::InUse(_) | ApplyError::Locked { .. } => exit::IN_USE,
                 ApplyError::BackupInvalid { .. } => exit::BACKUP_INVALID,
                 _ => exit::FAILURE,
             },
+            Error::InUse(_) => exit::IN_USE,
             _ => exit::FAILURE,
         }
     }
@@ -90,4 +107,16 @@ impl Error {
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, Error::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
+}
+
+/// An error and its causes on one line, `a: b: c`, for a journal entry or a warning.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod error;
 pub mod plan;
 pub mod store;
+pub mod term;
 pub mod units;
 
 pub use error::Error;

@@ -25,15 +25,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // A closed stderr must not turn a known outcome into a panic (exit 101).
+            let mut text = format!("error: {e}\n");
             let mut source = std::error::Error::source(&e);
             while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
+                text.push_str(&format!("  caused by: {cause}\n"));
                 source = cause.source();
             }
             if let Some(hint) = e.hint() {
-                eprintln!("hint: {hint}");
+                text.push_str(&format!("hint: {hint}\n"));
             }
+            js_recover::term::eprint(&text);
             ExitCode::from(e.exit_code())
         }
     }

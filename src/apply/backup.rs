@@ -34,13 +34,33 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::durable::{self, own_perms};
+use super::error::BackupProblem;
 use super::ApplyError;
 use crate::plan::manifest::sha256_hex;
 use crate::plan::{Change, Manifest};
+use crate::store::file::ReadError;
 use crate::store::tree::{self, Entry};
 
 pub const SNAPSHOT_SCHEMA: &str = "js-recover/snapshot";
+
+/// Reads `name`, a file of the backup directory at `path`: missing or not a regular file
+/// (a FIFO would block), the backup is not usable.
+pub fn read_file(
+    path: &Path,
+    name: &'static str,
+) -> Result<(std::fs::Metadata, Vec<u8>), ApplyError> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    crate::store::file::read_regular(path).map_err(|e| match e {
+        ReadError::NotRegular(kind) => {
+            ApplyError::invalid(dir)(BackupProblem::NotRegular { name, kind })
+        }
+        e if e.is_not_found() => ApplyError::invalid(dir)(BackupProblem::Missing(name)),
+        ReadError::Io(source) => ApplyError::io("read", path)(source),
+    })
+}
 pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_BEFORE: &str = "snapshot-before.json";
+pub const SNAPSHOT_AFTER: &str = "snapshot-after.json";
 
 #[derive(Debug, Clone)]
 pub struct Backup {
@@ -58,10 +78,10 @@ impl Backup {
         self.root.join("journal.jsonl")
     }
     pub fn snapshot_before(&self) -> PathBuf {
-        self.root.join("snapshot-before.json")
+        self.root.join(SNAPSHOT_BEFORE)
     }
     pub fn snapshot_after(&self) -> PathBuf {
-        self.root.join("snapshot-after.json")
+        self.root.join(SNAPSHOT_AFTER)
     }
     pub fn originals_pack(&self) -> PathBuf {
         self.root.join("originals.pack")
@@ -155,10 +175,10 @@ impl Originals {
     /// Reads what [`Originals::write`] wrote; a damaged index or pack reads as empty (the
     /// manifest's copies are used instead).
     pub fn read(backup: &Backup) -> Originals {
-        let index: Option<PackIndex> = std::fs::read(backup.originals_index())
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let (Some(index), Ok(pack)) = (index, std::fs::read(backup.originals_pack())) else {
+        let read = |p: PathBuf| crate::store::file::read_regular(&p).ok().map(|(_, b)| b);
+        let index: Option<PackIndex> =
+            read(backup.originals_index()).and_then(|b| serde_json::from_slice(&b).ok());
+        let (Some(index), Some(pack)) = (index, read(backup.originals_pack())) else {
             return Originals::default();
         };
         let index = index
@@ -268,34 +288,27 @@ impl Snapshot {
         Ok(sha256_hex(&bytes))
     }
 
-    /// Reads a snapshot, verifying it against the SHA-256 the journal recorded.
-    pub fn read(path: &Path, sha256: &str) -> Result<Snapshot, ApplyError> {
-        let bytes = std::fs::read(path).map_err(ApplyError::io("read", path))?;
-        let invalid = |detail: String| ApplyError::BackupInvalid {
-            path: path.to_path_buf(),
-            detail,
-        };
-        if sha256_hex(&bytes) != sha256 {
-            return Err(invalid(
-                "the snapshot does not match the sha256 the journal recorded".into(),
-            ));
+    /// Reads snapshot `name` of a backup, verifying it against the SHA-256 the journal
+    /// recorded (none: a journal that lost it, for `rollback --force`).
+    pub fn read(
+        path: &Path,
+        name: &'static str,
+        sha256: Option<&str>,
+    ) -> Result<Snapshot, ApplyError> {
+        let (_, bytes) = read_file(path, name)?;
+        let invalid = ApplyError::invalid(path.parent().unwrap_or(Path::new("/")));
+        if sha256.is_some_and(|sha| sha256_hex(&bytes) != sha) {
+            return Err(invalid(BackupProblem::SnapshotChanged(name)));
         }
         let snap: Snapshot = serde_json::from_slice(&bytes)
-            .map_err(|e| invalid(format!("the snapshot is not readable ({e})")))?;
+            .map_err(|source| invalid(BackupProblem::SnapshotUnreadable { name, source }))?;
         if snap.schema != SNAPSHOT_SCHEMA || snap.schema_version != SNAPSHOT_VERSION {
-            return Err(invalid(format!(
-                "snapshot schema `{}` version {} is not supported",
-                snap.schema, snap.schema_version
-            )));
+            return Err(invalid(BackupProblem::SnapshotSchema {
+                schema: snap.schema,
+                version: snap.schema_version,
+            }));
         }
         Ok(snap)
-    }
-
-    /// Reads a snapshot whose recorded hash was lost (`rollback --force` on a damaged
-    /// journal).
-    pub fn read_unverified(path: &Path) -> Result<Snapshot, ApplyError> {
-        let bytes = std::fs::read(path).map_err(ApplyError::io("read", path))?;
-        Snapshot::read(path, &sha256_hex(&bytes))
     }
 
     pub fn get(&self, path: &str) -> Option<&Entry> {
@@ -358,6 +371,20 @@ pub fn differences(expected: &[Entry], now: &[Entry]) -> Vec<String> {
         }
     }
     out
+}
+
+/// Entries of `expected` that `now` lacks or holds as another kind, for a person.
+pub fn missing_or_retyped(expected: &[Entry], now: &[Entry]) -> Vec<String> {
+    let kinds: std::collections::HashMap<&str, char> =
+        now.iter().map(|e| (e.path.as_str(), e.kind)).collect();
+    expected
+        .iter()
+        .filter_map(|e| match kinds.get(e.path.as_str()) {
+            None => Some(format!("missing   {}", e.path)),
+            Some(k) if *k != e.kind => Some(format!("retyped   {}", e.path)),
+            Some(_) => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,10 +6,11 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::error::Mismatch;
+use super::error::{Found, ManifestProblem, Mismatch};
 use super::ApplyError;
 use crate::plan::manifest::{sha256_hex, SCHEMA, SCHEMA_VERSION};
 use crate::plan::{Change, Manifest};
+use crate::store::file::{FileKind, ReadError};
 use crate::store::tree::{self, Entry};
 use crate::store::JETSTREAM_DIR;
 
@@ -24,17 +25,17 @@ pub struct Loaded {
 
 /// Parses and validates manifest `bytes` (read from `path`, named in errors).
 pub fn load(path: &Path, bytes: Vec<u8>) -> Result<Loaded, ApplyError> {
-    let bad = |detail: String| ApplyError::Manifest {
+    let bad = |problem: ManifestProblem| ApplyError::Manifest {
         path: path.to_path_buf(),
-        detail,
+        problem,
     };
     let manifest: Manifest =
-        serde_json::from_slice(&bytes).map_err(|e| bad(format!("it is not a plan ({e})")))?;
+        serde_json::from_slice(&bytes).map_err(|e| bad(ManifestProblem::NotJson(e)))?;
     if manifest.schema != SCHEMA || manifest.schema_version != SCHEMA_VERSION {
-        return Err(bad(format!(
-            "schema `{}` version {} is not `{SCHEMA}` version {SCHEMA_VERSION}",
-            manifest.schema, manifest.schema_version
-        )));
+        return Err(bad(ManifestProblem::Schema {
+            schema: manifest.schema,
+            version: manifest.schema_version,
+        }));
     }
     validate(&manifest).map_err(bad)?;
     Ok(Loaded {
@@ -45,50 +46,66 @@ pub fn load(path: &Path, bytes: Vec<u8>) -> Result<Loaded, ApplyError> {
     })
 }
 
+/// Reads the plan file the operator named (a regular file or a pipe) and loads it.
+pub fn read_plan(path: &Path) -> Result<Loaded, ApplyError> {
+    let bytes = crate::store::file::read_input(path).map_err(|e| match e {
+        ReadError::NotRegular(FileKind::Directory) => ApplyError::Manifest {
+            path: path.to_path_buf(),
+            problem: ManifestProblem::IsADirectory,
+        },
+        ReadError::NotRegular(kind) => ApplyError::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                ReadError::NotRegular(kind),
+            ),
+        },
+        ReadError::Io(source) => ApplyError::io("read", path)(source),
+    })?;
+    load(path, bytes)
+}
+
 /// A manifest may only touch what `plan` touches: `meta.inf`/`meta.sum` files and whole
 /// directories under `jetstream/`, each named once, by a relative path that stays inside the
 /// store, with contents matching their hashes.
-pub fn validate(m: &Manifest) -> Result<(), String> {
+pub fn validate(m: &Manifest) -> Result<(), ManifestProblem> {
     if !Path::new(&m.store).is_absolute() {
-        return Err(format!("its store `{}` is not an absolute path", m.store));
+        return Err(ManifestProblem::StoreNotAbsolute(m.store.clone()));
     }
     let mut seen = BTreeSet::new();
     let mut removed = Vec::new();
     for change in &m.changes {
         let path = change.path();
         if !safe_relative(path) || !path.starts_with(&format!("{JETSTREAM_DIR}/")) {
-            return Err(format!(
-                "the path `{path}` leaves the store's `jetstream/` directory"
-            ));
+            return Err(ManifestProblem::PathLeavesStore(path.into()));
         }
         if !seen.insert(path.to_string()) {
-            return Err(format!("`{path}` is changed twice"));
+            return Err(ManifestProblem::ChangedTwice(path.into()));
         }
         match change {
             Change::Edit(e) => {
                 let name = path.rsplit('/').next().unwrap_or_default();
                 if name != "meta.inf" && name != "meta.sum" {
-                    return Err(format!(
-                        "`{path}` is not a meta.inf or meta.sum file; plans edit nothing else"
-                    ));
+                    return Err(ManifestProblem::NotAMetaFile(path.into()));
                 }
-                let after = e
-                    .after_bytes()
-                    .map_err(|err| format!("`{path}`: bad base64 ({err})"))?;
+                let base64 = |source| ManifestProblem::Base64 {
+                    path: path.into(),
+                    source,
+                };
+                let after = e.after_bytes().map_err(base64)?;
                 if sha256_hex(&after) != e.after_sha256 {
-                    return Err(format!("`{path}`: `after` does not match `after_sha256`"));
+                    return Err(ManifestProblem::AfterHash(path.into()));
                 }
-                let before = e
-                    .before_bytes()
-                    .map_err(|err| format!("`{path}`: bad base64 ({err})"))?;
+                let before = e.before_bytes().map_err(base64)?;
                 if before.as_deref().map(sha256_hex) != e.before_sha256 {
-                    return Err(format!("`{path}`: `before` does not match `before_sha256`"));
+                    return Err(ManifestProblem::BeforeHash(path.into()));
                 }
                 if e.mode & !0o7777 != 0 {
-                    return Err(format!(
-                        "`{path}`: mode {:o} is not a permission mode",
-                        e.mode
-                    ));
+                    return Err(ManifestProblem::Mode {
+                        path: path.into(),
+                        mode: e.mode,
+                    });
                 }
             }
             Change::Remove(_) => removed.push(path.to_string()),
@@ -99,7 +116,10 @@ pub fn validate(m: &Manifest) -> Result<(), String> {
             .iter()
             .find(|p| *p != r && p.starts_with(&format!("{r}/")))
         {
-            return Err(format!("`{inner}` is inside `{r}`, which is also removed"));
+            return Err(ManifestProblem::Nested {
+                inner: inner.clone(),
+                outer: r.clone(),
+            });
         }
     }
     Ok(())
@@ -138,23 +158,21 @@ impl Ancestors {
             if self.checked.contains(&at) {
                 continue;
             }
-            match std::fs::symlink_metadata(&at) {
-                Ok(m) if m.is_dir() => {
+            let found = match crate::store::file::kind_at(&at) {
+                Some(FileKind::Directory) => {
                     self.checked.insert(at.clone());
+                    continue;
                 }
-                Ok(_) => {
-                    return Err(Mismatch {
-                        path: rel.into(),
-                        detail: format!("`{}` is not a directory (a symlink?)", at.display()),
-                    })
-                }
-                Err(_) => {
-                    return Err(Mismatch {
-                        path: rel.into(),
-                        detail: format!("`{}` does not exist", at.display()),
-                    })
-                }
-            }
+                Some(kind) => Found::AncestorNotADirectory {
+                    dir: at.clone(),
+                    kind,
+                },
+                None => Found::AncestorMissing { dir: at.clone() },
+            };
+            return Err(Mismatch {
+                path: rel.into(),
+                found,
+            });
         }
         Ok(root.join(rel))
     }
@@ -185,24 +203,21 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
                 continue;
             }
         };
-        let found = |detail: String| Mismatch {
+        let found = |found: Found| Mismatch {
             path: change.path().into(),
-            detail,
+            found,
         };
         match change {
             Change::Edit(e) => {
                 let tmp = sibling(&abs, "tmp");
                 if tmp.symlink_metadata().is_ok() {
-                    drift.push(found(format!(
-                        "`{}` is left over from an apply that was interrupted; roll that one back first",
-                        tmp.display()
-                    )));
+                    drift.push(found(Found::LeftoverTemp(tmp)));
                     continue;
                 }
-                match read_no_follow(&abs) {
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                match crate::store::file::read_regular(&abs) {
+                    Err(err) if err.is_not_found() => {
                         if e.before_sha256.is_some() {
-                            drift.push(found("it no longer exists".into()));
+                            drift.push(found(Found::Gone));
                             continue;
                         }
                         let parent = abs.parent().expect("a store path has a parent");
@@ -213,38 +228,26 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
                             entry,
                         });
                     }
-                    Err(err)
-                        if err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) =>
-                    {
-                        drift.push(found("it is a symlink now, not a regular file".into()))
-                    }
-                    Err(err) => return Err(ApplyError::io("read", &abs)(err)),
-                    Ok((meta, _)) if !meta.is_file() => {
-                        drift.push(found("it is no longer a regular file".into()))
-                    }
+                    Err(ReadError::NotRegular(kind)) => drift.push(found(Found::NotRegular(kind))),
+                    Err(ReadError::Io(err)) => return Err(ApplyError::io("read", &abs)(err)),
                     Ok((meta, bytes)) => {
                         let sha = sha256_hex(&bytes);
                         if e.before_sha256.as_deref() != Some(sha.as_str()) {
                             drift.push(found(match &e.before_sha256 {
-                                _ if sha == e.after_sha256 => {
-                                    "it already has the contents this plan writes (applied already?)"
-                                        .into()
-                                }
-                                None => "it exists now; the plan would create it".into(),
-                                Some(want) => format!(
-                                    "its contents changed (sha256 {}, the plan expects {})",
-                                    &sha[..12],
-                                    &want[..want.len().min(12)]
-                                ),
+                                _ if sha == e.after_sha256 => Found::AlreadyApplied,
+                                None => Found::ExistsNow,
+                                Some(want) => Found::ContentsChanged {
+                                    sha256: sha,
+                                    expected: want.clone(),
+                                },
                             }));
                             continue;
                         }
                         if meta.mode() & 0o7777 != e.mode {
-                            drift.push(found(format!(
-                                "its mode is {:04o}, the plan saw {:04o}",
-                                meta.mode() & 0o7777,
-                                e.mode
-                            )));
+                            drift.push(found(Found::ModeChanged {
+                                mode: meta.mode() & 0o7777,
+                                expected: e.mode,
+                            }));
                             continue;
                         }
                         originals.push(Original {
@@ -255,20 +258,20 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
                     }
                 }
             }
-            Change::Remove(r) => match std::fs::symlink_metadata(&abs) {
-                Ok(meta) if meta.is_dir() => {
+            Change::Remove(r) => match crate::store::file::kind_at(&abs) {
+                Some(FileKind::Directory) => {
                     let now = tree::summarize(&abs)?;
                     if now.fingerprint != r.fingerprint {
-                        drift.push(found(format!(
-                            "its contents changed: {} files, {} bytes now; the plan saw {} files, {} bytes",
-                            now.files, now.bytes, r.files, r.bytes
-                        )));
+                        drift.push(found(Found::DirChanged {
+                            files: now.files,
+                            bytes: now.bytes,
+                            expected_files: r.files,
+                            expected_bytes: r.bytes,
+                        }));
                     }
                 }
-                Ok(_) => drift.push(found("it is no longer a directory".into())),
-                Err(_) => drift.push(found(
-                    "it no longer exists (removed by an earlier apply?)".into(),
-                )),
+                Some(kind) => drift.push(found(Found::NotADirectory(kind))),
+                None => drift.push(found(Found::DirGone)),
             },
         }
     }
@@ -277,35 +280,6 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
     } else {
         Err(ApplyError::Drift(drift))
     }
-}
-
-/// Reads a file without following a symlink at its last component: one open, one fstat.
-fn read_no_follow(path: &Path) -> std::io::Result<(std::fs::Metadata, Vec<u8>)> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)?;
-    let meta = file.metadata()?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    if meta.is_file() {
-        file.read_to_end(&mut bytes)?;
-    }
-    Ok((meta, bytes))
-}
-
-/// Refuses a store that a running process (a nats-server, most likely) holds files of:
-/// editing under a live server would race it.
-pub fn refuse_if_in_use(root: &Path) -> Result<(), ApplyError> {
-    let holders = crate::store::in_use::holders(root);
-    if holders.is_empty() {
-        return Ok(());
-    }
-    Err(ApplyError::InUse {
-        path: root.to_path_buf(),
-        holders: crate::store::in_use::describe(&holders),
-    })
 }
 
 /// Where `backup` resolves to, refusing it inside the store. `backup` need not exist yet,

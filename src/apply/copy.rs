@@ -9,6 +9,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::durable;
+use super::failpoint::{self, IoOp};
 use super::progress::Progress;
 use super::ApplyError;
 use crate::store::tree;
@@ -22,36 +23,56 @@ pub fn move_by_copy(
     copied: impl FnOnce() -> Result<(), ApplyError>,
 ) -> Result<(), ApplyError> {
     copy_verified(from, partial)?;
-    std::fs::rename(partial, to).map_err(ApplyError::io("rename", partial))?;
+    durable::rename(partial, to)?;
     durable::sync_dir(to.parent().unwrap_or(Path::new("/")))?;
     copied()?;
-    std::fs::remove_dir_all(from).map_err(ApplyError::io("remove", from))?;
+    durable::remove(from)?;
     durable::sync_dir(from.parent().unwrap_or(Path::new("/")))
 }
 
 /// Copies directory `from` to `to` (which must not exist; a leftover is removed first),
 /// preserving modes, owners and times, verified and durable.
 pub fn copy_verified(from: &Path, to: &Path) -> Result<(), ApplyError> {
-    if to.symlink_metadata().is_ok() {
-        std::fs::remove_dir_all(to).map_err(ApplyError::io("remove", to))?;
+    durable::remove(to)?;
+    // Only files and directories: a FIFO would block the copy, a link be followed.
+    if let Some(odd) = tree::list(from)?
+        .into_iter()
+        .find(|e| !matches!(e.kind, 'f' | 'd'))
+    {
+        return Err(ApplyError::Io {
+            action: "copy",
+            path: from.join(&odd.path),
+            source: std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "it is not a regular file or a directory, so it cannot be copied to another \
+                 filesystem; put the backup directory on the store's filesystem, where it moves \
+                 by rename",
+            ),
+        });
     }
     let source = tree::summarize(from)?;
-    std::fs::create_dir(to).map_err(ApplyError::io("create", to))?;
+    failpoint::io(IoOp::Write)
+        .and_then(|_| std::fs::create_dir(to))
+        .map_err(ApplyError::io("create", to))?;
     let mut progress = Progress::new(format!("copying `{}`", from.display()), source.bytes, true);
     let options = fs_extra::dir::CopyOptions {
         content_only: true,
         overwrite: false,
         ..Default::default()
     };
-    fs_extra::dir::copy_with_progress(from, to, &options, |p| {
-        progress.set(p.copied_bytes);
-        fs_extra::dir::TransitProcessResult::ContinueOrAbort
-    })
-    .map_err(|e| ApplyError::Io {
-        action: "copy",
-        path: from.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    failpoint::io(IoOp::Write)
+        .map_err(fs_extra::error::Error::from)
+        .and_then(|_| {
+            fs_extra::dir::copy_with_progress(from, to, &options, |p| {
+                progress.set(p.copied_bytes);
+                fs_extra::dir::TransitProcessResult::ContinueOrAbort
+            })
+        })
+        .map_err(|e| ApplyError::Io {
+            action: "copy",
+            path: from.to_path_buf(),
+            source: io_error(e),
+        })?;
     progress.finish();
     restore_metadata(from, to)?;
     let copy = tree::summarize(to)?;
@@ -94,9 +115,40 @@ fn restore_metadata(from: &Path, to: &Path) -> Result<(), ApplyError> {
     Ok(())
 }
 
+/// The I/O error inside an `fs_extra` error (its own text for one says only "Io error"),
+/// so the operator reads "No space left on device".
+fn io_error(e: fs_extra::error::Error) -> std::io::Error {
+    use fs_extra::error::ErrorKind as K;
+    use std::io::ErrorKind as Io;
+    let kind = match &e.kind {
+        K::NotFound => Io::NotFound,
+        K::PermissionDenied => Io::PermissionDenied,
+        K::AlreadyExists => Io::AlreadyExists,
+        K::Interrupted => Io::Interrupted,
+        _ => Io::Other,
+    };
+    let text = e.to_string();
+    match e.kind {
+        K::Io(io) => io,
+        _ => std::io::Error::new(kind, text),
+    }
+}
+
 fn file_sha(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)?;
     Ok(hasher.finalize().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_io_error_inside_a_copy_error_is_what_the_operator_reads() {
+        let full = std::io::Error::from_raw_os_error(28);
+        let e = fs_extra::error::Error::from(full);
+        let io = super::io_error(e);
+        assert_eq!(io.kind(), std::io::ErrorKind::StorageFull);
+        assert!(io.to_string().contains("No space left on device"), "{io}");
+    }
 }

@@ -11,18 +11,47 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::failpoint::{self, IoOp};
+use super::progress::Progress;
 use super::ApplyError;
 
 /// Syncs a directory, so that entries created, renamed or removed in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<(), ApplyError> {
-    File::open(dir)
+    failpoint::io(IoOp::Sync)
+        .and_then(|_| File::open(dir))
         .and_then(|d| d.sync_all())
         .map_err(ApplyError::io("sync", dir))
+}
+
+/// `rename(2)`: atomic, and durable once its directories are synced.
+pub fn rename(from: &Path, to: &Path) -> Result<(), ApplyError> {
+    failpoint::io(IoOp::Rename)
+        .and_then(|_| std::fs::rename(from, to))
+        .map_err(ApplyError::io("rename", from))
+}
+
+/// [`rename`], keeping the error as it is, for callers that act on its kind (a rename
+/// across filesystems falls back to a copy).
+pub fn try_rename(from: &Path, to: &Path) -> std::io::Result<()> {
+    failpoint::io(IoOp::Rename).and_then(|_| std::fs::rename(from, to))
+}
+
+/// Removes a file, a link or a whole directory tree; nothing there is fine.
+pub fn remove(path: &Path) -> Result<(), ApplyError> {
+    let result = match path.symlink_metadata() {
+        Err(_) => return Ok(()),
+        Ok(m) if m.is_dir() => {
+            failpoint::io(IoOp::Unlink).and_then(|_| std::fs::remove_dir_all(path))
+        }
+        Ok(_) => failpoint::io(IoOp::Unlink).and_then(|_| std::fs::remove_file(path)),
+    };
+    result.map_err(ApplyError::io("remove", path))
 }
 
 /// Makes everything written on the filesystem of `root` durable: `syncfs`, or if the kernel
 /// refuses it, `fsync` of each of `paths` in parallel.
 pub fn sync_filesystem(root: &Path, paths: &[PathBuf]) -> Result<(), ApplyError> {
+    failpoint::io(IoOp::Sync).map_err(ApplyError::io("sync", root))?;
     let dir = File::open(root).map_err(ApplyError::io("open", root))?;
     match rustix::fs::syncfs(&dir) {
         Ok(()) => Ok(()),
@@ -43,7 +72,8 @@ pub fn sync_each(paths: &[PathBuf]) -> Result<(), ApplyError> {
             .map(|part| {
                 s.spawn(move || {
                     for p in part {
-                        File::open(p)
+                        failpoint::io(IoOp::Sync)
+                            .and_then(|_| File::open(p))
                             .and_then(|f| f.sync_all())
                             .map_err(ApplyError::io("sync", p))?;
                     }
@@ -70,6 +100,7 @@ pub struct Perms {
 /// `perms`' owner where this process may set it. Not synced: see [`sync_filesystem`].
 pub fn write_new(path: &Path, bytes: &[u8], perms: Perms) -> Result<(), ApplyError> {
     let mode = perms.mode & 0o7777;
+    failpoint::io(IoOp::Write).map_err(ApplyError::io("create", path))?;
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -163,11 +194,67 @@ pub fn par_for_each<T: Sync>(
     })
 }
 
+/// One file to put in place by [`replace_files`].
+#[derive(Debug)]
+pub struct Replacement {
+    pub target: PathBuf,
+    /// Where the new contents are written first: beside `target`, a fixed name per
+    /// command, so a crash leaves a temporary file the next run recognizes.
+    pub temp: PathBuf,
+    pub bytes: Vec<u8>,
+    pub perms: Perms,
+    /// The time to give the file once in place (rollback restores the original's).
+    pub mtime_ns: Option<i128>,
+}
+
+/// The crash points [`replace_files`] passes, by the caller's names.
+#[derive(Debug, Clone, Copy)]
+pub struct Points {
+    pub written: &'static str,
+    pub synced: &'static str,
+    pub renamed: &'static str,
+}
+
+/// The one durable write of apply and rollback: every new content is written beside its
+/// target (a few threads), made durable together (one `syncfs`), then renamed over its
+/// target, so each file is at any instant either its old or its new contents. The renames
+/// are durable once the caller syncs the directories (with its own).
+pub fn replace_files(
+    root: &Path,
+    label: &str,
+    files: &[Replacement],
+    points: Points,
+) -> Result<(), ApplyError> {
+    let mut progress = Progress::new(format!("{label}: writing files"), files.len() as u64, false);
+    par_for_each(files, &mut progress, |n, r| {
+        remove(&r.temp)?;
+        write_new(&r.temp, &r.bytes, r.perms)?;
+        failpoint::hit(points.written, n)
+    })?;
+    progress.finish();
+    let temps: Vec<PathBuf> = files.iter().map(|r| r.temp.clone()).collect();
+    sync_filesystem(root, &temps)?;
+    failpoint::hit(points.synced, 0)?;
+    let mut progress = Progress::new(
+        format!("{label}: renaming files"),
+        files.len() as u64,
+        false,
+    );
+    par_for_each(files, &mut progress, |n, r| {
+        rename(&r.temp, &r.target)?;
+        if let Some(t) = r.mtime_ns {
+            set_mtime(&r.target, t)?;
+        }
+        failpoint::hit(points.renamed, n)
+    })?;
+    progress.finish();
+    Ok(())
+}
+
 /// Creates a directory only this user can read (a backup holds the store's metadata).
 pub fn create_private_dir(dir: &Path) -> Result<(), ApplyError> {
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(dir)
+    failpoint::io(IoOp::Write)
+        .and_then(|_| std::fs::DirBuilder::new().mode(0o700).create(dir))
         .map_err(ApplyError::io("create", dir))
 }
 
@@ -178,7 +265,8 @@ pub fn set_mtime(path: &Path, mtime_ns: i128) -> Result<(), ApplyError> {
     } else {
         std::time::UNIX_EPOCH - std::time::Duration::from_nanos(mtime_ns.unsigned_abs() as u64)
     };
-    File::open(path)
+    failpoint::io(IoOp::Write)
+        .and_then(|_| File::open(path))
         .and_then(|f| f.set_modified(time))
         .map_err(ApplyError::io("set the time of", path))
 }

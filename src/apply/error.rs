@@ -1,7 +1,12 @@
 //! Why an apply, rollback or status refused or failed, and what to do about it.
+//!
+//! Every cause is a typed value, rendered only when printed: the operator sees each
+//! `caused by:` line, and the exit code is chosen from the variant, never from text.
 
 use std::path::PathBuf;
 
+use crate::store::file::FileKind;
+use crate::store::in_use::InUse;
 use crate::store::StoreError;
 
 /// A file or directory that is not what the manifest or the backup expects.
@@ -9,38 +14,257 @@ use crate::store::StoreError;
 pub struct Mismatch {
     /// Relative to the store.
     pub path: String,
-    /// What was expected and what was found, for a person.
-    pub detail: String,
+    pub found: Found,
+}
+
+/// What was found instead of what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// A FIFO, device, link... where the plan has a regular file (the same words `plan`
+    /// uses when it refuses one).
+    NotRegular(FileKind),
+    /// A directory on the way to it is not a plain directory of the store.
+    AncestorNotADirectory {
+        dir: PathBuf,
+        kind: FileKind,
+    },
+    AncestorMissing {
+        dir: PathBuf,
+    },
+    /// Apply's temporary file from an interrupted run.
+    LeftoverTemp(PathBuf),
+    Gone,
+    /// It already holds what the plan writes.
+    AlreadyApplied,
+    /// The plan creates it, and it exists.
+    ExistsNow,
+    ContentsChanged {
+        sha256: String,
+        expected: String,
+    },
+    ModeChanged {
+        mode: u32,
+        expected: u32,
+    },
+    DirChanged {
+        files: u64,
+        bytes: u64,
+        expected_files: u64,
+        expected_bytes: u64,
+    },
+    NotADirectory(FileKind),
+    DirGone,
+    // What rollback finds changed since apply.
+    DeletedSinceApply,
+    ChangedSinceApply {
+        sha256: String,
+    },
+    ReplacedSinceApply(FileKind),
+    DirRecreated,
+    DirLost,
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Found::NotRegular(kind) => write!(f, "it is {kind}, not a regular file"),
+            Found::AncestorNotADirectory { dir, kind } => {
+                write!(f, "`{}` is {kind}, not a directory", dir.display())
+            }
+            Found::AncestorMissing { dir } => write!(f, "`{}` does not exist", dir.display()),
+            Found::LeftoverTemp(p) => write!(
+                f,
+                "`{}` is left over from an apply that was interrupted; roll that one back first",
+                p.display()
+            ),
+            Found::Gone => f.write_str("it no longer exists"),
+            Found::AlreadyApplied => {
+                f.write_str("it already has the contents this plan writes (applied already?)")
+            }
+            Found::ExistsNow => f.write_str("it exists now; the plan would create it"),
+            Found::ContentsChanged { sha256, expected } => write!(
+                f,
+                "its contents changed (sha256 {}, the plan expects {})",
+                short(sha256),
+                short(expected)
+            ),
+            Found::ModeChanged { mode, expected } => {
+                write!(f, "its mode is {mode:04o}, the plan saw {expected:04o}")
+            }
+            Found::DirChanged {
+                files,
+                bytes,
+                expected_files,
+                expected_bytes,
+            } => write!(
+                f,
+                "its contents changed: {files} files, {bytes} bytes now; the plan saw \
+                 {expected_files} files, {expected_bytes} bytes"
+            ),
+            Found::NotADirectory(kind) => write!(f, "it is {kind} now, not a directory"),
+            Found::DirGone => f.write_str("it no longer exists (removed by an earlier apply?)"),
+            Found::DeletedSinceApply => f.write_str("deleted since apply"),
+            Found::ChangedSinceApply { sha256 } => write!(
+                f,
+                "changed since apply (sha256 {}: neither the original nor what apply wrote)",
+                short(sha256)
+            ),
+            Found::ReplacedSinceApply(kind) => {
+                write!(f, "replaced since apply: it is {kind} now")
+            }
+            Found::DirRecreated => {
+                f.write_str("a new directory by that name is in the store since apply")
+            }
+            Found::DirLost => f.write_str("it is neither in the store nor in the backup"),
+        }
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
 }
 
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}`: {}", self.path, self.detail)
+        write!(f, "`{}`: {}", self.path, self.found)
     }
+}
+
+/// Why a manifest is not one `plan` could have written.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestProblem {
+    #[error("it is a directory, not a plan file")]
+    IsADirectory,
+    #[error("it is not a plan")]
+    NotJson(#[source] serde_json::Error),
+    #[error(
+        "schema `{schema}` version {version} is not `{}` version {}",
+        crate::plan::manifest::SCHEMA,
+        crate::plan::manifest::SCHEMA_VERSION
+    )]
+    Schema { schema: String, version: u32 },
+    #[error("its store `{0}` is not an absolute path")]
+    StoreNotAbsolute(String),
+    #[error("the path `{0}` leaves the store's `jetstream/` directory")]
+    PathLeavesStore(String),
+    #[error("`{0}` is changed twice")]
+    ChangedTwice(String),
+    #[error("`{0}` is not a meta.inf or meta.sum file; plans edit nothing else")]
+    NotAMetaFile(String),
+    #[error("`{path}`: bad base64")]
+    Base64 {
+        path: String,
+        #[source]
+        source: base64::DecodeError,
+    },
+    #[error("`{0}`: `after` does not match `after_sha256`")]
+    AfterHash(String),
+    #[error("`{0}`: `before` does not match `before_sha256`")]
+    BeforeHash(String),
+    #[error("`{path}`: mode {mode:o} is not a permission mode")]
+    Mode { path: String, mode: u32 },
+    #[error("`{inner}` is inside `{outer}`, which is also removed")]
+    Nested { inner: String, outer: String },
+}
+
+/// Why a backup directory cannot be trusted, or is not one.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupProblem {
+    #[error("it does not exist")]
+    NotFound,
+    #[error("it is not a directory")]
+    NotADirectory,
+    #[error("it is a nats-server store, not a backup directory")]
+    IsAStore,
+    #[error("it has no `journal.jsonl`, so it is not a directory `apply` made")]
+    NoJournal,
+    #[error("its journal does not verify")]
+    JournalTampered(#[source] super::journal::ChainBreak),
+    #[error("its journal does not start with `begin`")]
+    NoBegin,
+    #[error(
+        "its journal is empty: apply was stopped before it recorded its first step, so it never \
+         changed the store"
+    )]
+    NeverBegun,
+    #[error("`{0}` is missing")]
+    Missing(&'static str),
+    #[error("`{name}` is {kind}, not a regular file")]
+    NotRegular { name: &'static str, kind: FileKind },
+    #[error("`manifest.json` is not the plan the journal recorded (its sha256 differs)")]
+    ManifestChanged,
+    #[error("its `manifest.json` is not usable")]
+    Manifest(#[source] ManifestProblem),
+    #[error("the journal and the manifest name different stores")]
+    StoresDiffer,
+    #[error("`{0}` does not match the sha256 the journal recorded")]
+    SnapshotChanged(&'static str),
+    #[error("`{name}` is not readable")]
+    SnapshotUnreadable {
+        name: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("snapshot schema `{schema}` version {version} is not supported")]
+    SnapshotSchema { schema: String, version: u32 },
+    #[error("its store `{}` no longer exists", .0.display())]
+    StoreGone(PathBuf),
+    #[error("`{}` is not the directory this backup was taken from (it was replaced or moved)", .0.display())]
+    StoreReplaced(PathBuf),
+    #[error("`{}` does not hold what this backup's store held after apply:\n{}", .store.display(), .differences.join("\n"))]
+    NotItsStore {
+        store: PathBuf,
+        differences: Vec<String>,
+    },
+    #[error("its copy of `{path}` (removed/{index}) changed since it was saved")]
+    SavedCopyChanged { path: String, index: usize },
+    #[error("no copy of the original `{path}` matches its sha256 {sha256}")]
+    NoOriginal { path: String, sha256: String },
+    #[error("{0}")]
+    Path(Mismatch),
+}
+
+/// What a failed command left behind: the one thing the operator must know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    /// The store is as it was before the command.
+    Unchanged,
+    /// The store was changed part-way: neither as before nor as intended.
+    Changed,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("`{path}` is not a usable plan: {detail}")]
-    Manifest { path: PathBuf, detail: String },
+    #[error("`{}` is not a usable plan", .path.display())]
+    Manifest {
+        path: PathBuf,
+        #[source]
+        problem: ManifestProblem,
+    },
     #[error("the store changed since the plan was made; nothing was changed:\n{}", list(.0))]
     Drift(Vec<Mismatch>),
-    #[error("another js-recover is working on `{path}` (it holds the lock)")]
+    #[error("another js-recover is working on `{}` (it holds the lock)", .path.display())]
     Locked { path: PathBuf },
-    #[error("the store `{path}` is in use by {holders}")]
-    InUse { path: PathBuf, holders: String },
-    #[error("the backup directory `{path}` is inside the store `{store}`")]
+    #[error(transparent)]
+    InUse(#[from] InUse),
+    #[error("the backup directory `{}` is inside the store `{}`", .path.display(), .store.display())]
     BackupInsideStore { path: PathBuf, store: PathBuf },
-    #[error("the backup directory `{path}` already exists and is not empty")]
+    #[error("the backup directory `{}` already exists and is not empty", .path.display())]
     BackupNotEmpty { path: PathBuf },
-    #[error("`{path}` already holds this plan, and its state is: {state}")]
+    #[error("`{}` already holds this plan, and its state is: {state}", .path.display())]
     BackupInterrupted { path: PathBuf, state: &'static str },
-    #[error("`{path}` is not a usable js-recover backup directory: {detail}")]
-    BackupInvalid { path: PathBuf, detail: String },
+    #[error("`{}` is not a usable js-recover backup directory", .path.display())]
+    BackupInvalid {
+        path: PathBuf,
+        #[source]
+        problem: BackupProblem,
+        /// For a store given where a backup was expected: the backups beside it.
+        backups: Vec<PathBuf>,
+    },
     #[error(
-        "not enough free space on the filesystem of `{path}`: {need} bytes needed, {free} free"
+        "not enough free space on the filesystem of `{}`: {need} bytes needed, {free} free", .path.display()
     )]
     NoSpace { path: PathBuf, need: u64, free: u64 },
     #[error(
@@ -48,23 +272,44 @@ pub enum ApplyError {
         list(.0)
     )]
     Conflict(Vec<Mismatch>),
-    #[error("cannot {action} `{path}`")]
+    #[error("cannot {action} `{}`", .path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("apply failed part-way and was rolled back; the store is as it was")]
-    RolledBack(#[source] Box<ApplyError>),
-    #[error("apply failed part-way, and rolling it back failed too ({rollback}); the backup `{backup}` holds everything needed")]
+    #[error(
+        "apply failed part-way and was rolled back; the store is as it was{}",
+        match .journal { Some(j) => format!(" (the journal could not record this: {})", crate::error::chain(j.as_ref())), None => String::new() }
+    )]
+    RolledBack {
+        #[source]
+        source: Box<ApplyError>,
+        /// Recording the failure in the journal failed too (the store is still as it was).
+        journal: Option<Box<ApplyError>>,
+    },
+    #[error(
+        "apply failed part-way ({}), and rolling it back failed too: the store `{}` is left part-way changed",
+        crate::error::chain(.failure.as_ref()), .store.display()
+    )]
     RollbackFailed {
+        store: PathBuf,
         backup: PathBuf,
-        rollback: String,
+        /// Why apply failed.
+        failure: Box<ApplyError>,
+        /// Why undoing it failed: the chain the operator sees.
+        #[source]
+        rollback: Box<ApplyError>,
+    },
+    #[error("rollback stopped part-way: the store `{}` is partly restored", .store.display())]
+    RollbackIncomplete {
+        store: PathBuf,
+        backup: PathBuf,
         #[source]
         source: Box<ApplyError>,
     },
-    #[error("failpoint `{0}`")]
+    #[error("injected failure at `{0}`")]
     Failpoint(String),
 }
 
@@ -90,9 +335,36 @@ impl ApplyError {
         }
     }
 
+    pub fn invalid(path: impl Into<PathBuf>) -> impl Fn(BackupProblem) -> Self {
+        let path = path.into();
+        move |problem| ApplyError::BackupInvalid {
+            path: path.clone(),
+            problem,
+            backups: Vec::new(),
+        }
+    }
+
+    /// What the store was left as.
+    pub fn left(&self) -> Left {
+        match self {
+            ApplyError::RollbackFailed { .. } | ApplyError::RollbackIncomplete { .. } => {
+                Left::Changed
+            }
+            _ => Left::Unchanged,
+        }
+    }
+
     pub fn hint(&self) -> Option<String> {
+        let q = crate::cmd::quote;
         Some(match self {
             ApplyError::Store(e) => return e.hint().map(str::to_string),
+            ApplyError::Manifest {
+                problem: ManifestProblem::IsADirectory,
+                ..
+            } => "give the plan file `js-recover plan STORE --out plan.json` wrote; for a backup \
+                  directory use `js-recover status DIR` or `js-recover rollback DIR`; to plan and \
+                  apply a store in one step, `js-recover prepare STORE`"
+                .into(),
             ApplyError::Manifest { .. } => {
                 "make a fresh plan with `js-recover plan STORE --out plan.json`".into()
             }
@@ -104,9 +376,7 @@ impl ApplyError {
                  you can run the command again"
                     .into()
             }
-            ApplyError::InUse { .. } => "stop it first (a nats-server must be stopped before its \
-                 store is edited), or better, work on a copy of the store_dir (`cp -a STORE STORE.copy`)"
-                .into(),
+            ApplyError::InUse(e) => e.hint().into(),
             ApplyError::BackupInsideStore { .. } => {
                 "put the backup beside the store, not inside it (the default does that)".into()
             }
@@ -117,12 +387,48 @@ impl ApplyError {
             ApplyError::BackupInterrupted { path, .. } => format!(
                 "see `js-recover status {}`; roll it back with `js-recover rollback {}`, then apply \
                  again with a new backup directory",
-                path.display(),
-                path.display()
+                q(path),
+                q(path)
             ),
+            ApplyError::BackupInvalid {
+                problem: BackupProblem::IsAStore,
+                backups,
+                ..
+            } => match backups.as_slice() {
+                [] => "give the backup directory `apply` printed; none was found beside this store"
+                    .into(),
+                found => format!(
+                    "give the backup directory `apply` printed; beside this store: {}",
+                    found
+                        .iter()
+                        .map(|b| q(b))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+            ApplyError::BackupInvalid {
+                problem: BackupProblem::StoreGone(_) | BackupProblem::StoreReplaced(_),
+                ..
+            } => "if the store was moved or copied, give its new place with `--store PATH` (it is \
+                  checked against what the backup recorded)"
+                .into(),
+            ApplyError::BackupInvalid {
+                problem: BackupProblem::NotItsStore { .. },
+                ..
+            } => "give the store this backup was taken from".into(),
+            ApplyError::BackupInvalid {
+                problem: BackupProblem::NeverBegun,
+                ..
+            } => "nothing needs undoing; remove this directory".into(),
+            ApplyError::BackupInvalid {
+                problem: BackupProblem::JournalTampered(_),
+                ..
+            } => "if you trust the saved files, `rollback --force` restores from them after \
+                  verifying each by hash"
+                .into(),
             ApplyError::BackupInvalid { .. } => {
-                "pass the directory `apply` printed; if its journal was damaged and you trust the \
-                 saved files, `rollback --force` restores from them after verifying each by hash"
+                "give the directory `apply` printed, as apply left it; `js-recover status DIR` shows \
+                 what it holds"
                     .into()
             }
             ApplyError::NoSpace { .. } => {
@@ -132,13 +438,47 @@ impl ApplyError {
                  `rollback --force` saves each changed file into the backup's `displaced/` \
                  directory and restores the original"
                 .into(),
-            ApplyError::Io { .. } => "check permissions and free space, then run it again".into(),
-            ApplyError::RolledBack(inner) => return inner.hint(),
+            ApplyError::Io { source, .. } => io_hint(source).into(),
+            ApplyError::RolledBack { source, .. } => return source.hint(),
             ApplyError::RollbackFailed { backup, .. } => format!(
-                "fix the cause, then run `js-recover rollback {}`",
-                backup.display()
+                "fix the cause ({}), then see `js-recover status {}` and put the store back with \
+                 `js-recover rollback {}`",
+                self.root_io_hint().unwrap_or("see above"),
+                q(backup),
+                q(backup)
+            ),
+            ApplyError::RollbackIncomplete { backup, .. } => format!(
+                "fix the cause ({}), then run `js-recover rollback {}` again: it goes on from where \
+                 it stopped (`js-recover status {}` shows where that is)",
+                self.root_io_hint().unwrap_or("see above"),
+                q(backup),
+                q(backup)
             ),
             ApplyError::Failpoint(_) => return None,
         })
+    }
+
+    /// The advice for the I/O error at the root of this one, if there is one.
+    fn root_io_hint(&self) -> Option<&'static str> {
+        let mut at: &dyn std::error::Error = self;
+        loop {
+            if let Some(io) = at.downcast_ref::<std::io::Error>() {
+                return Some(io_hint(io));
+            }
+            at = at.source()?;
+        }
+    }
+}
+
+/// What to do about an I/O error, by its kind.
+fn io_hint(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        StorageFull | QuotaExceeded => "free some space on that filesystem, then run it again",
+        PermissionDenied | ReadOnlyFilesystem => {
+            "check permissions (run as the user that owns the store) and that the filesystem is \
+             writable, then run it again"
+        }
+        _ => "check the disk and its filesystem (`dmesg` names I/O errors), then run it again",
     }
 }

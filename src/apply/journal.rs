@@ -42,6 +42,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::failpoint::{self, IoOp};
 use super::ApplyError;
 use crate::plan::manifest::sha256_hex;
 
@@ -164,10 +165,14 @@ fn user_name(uid: u32) -> Option<String> {
     })
 }
 
-/// An open journal, positioned to append.
+/// A journal to append to. Opening one writes nothing: a command that then refuses leaves
+/// the journal exactly as it was. The first append opens the file, and first cuts off a
+/// last line a crash tore.
 pub struct Journal {
     path: PathBuf,
-    file: File,
+    file: Option<File>,
+    /// The length to cut the file back to before the first append (a torn last line).
+    truncate_to: Option<u64>,
     next_seq: u64,
     prev: String,
     stamp: Stamp,
@@ -179,13 +184,77 @@ pub struct Read {
     pub entries: Vec<Entry>,
     /// A last line cut short by a crash (ignored).
     pub torn_tail: bool,
+    /// The bytes of the complete lines (where a torn tail starts).
+    pub complete_len: u64,
+    /// The `sha256` of the last complete line, which the next entry chains to.
+    pub last_sha256: Option<String>,
     /// Why the chain does not verify, if it does not.
-    pub tampered: Option<String>,
+    pub tampered: Option<ChainBreak>,
+}
+
+/// The first line of a journal that does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {problem}")]
+pub struct ChainBreak {
+    /// From 1.
+    pub line: usize,
+    pub problem: LineProblem,
+}
+
+/// In `status --json`, a journal problem reads as its sentence.
+impl Serialize for ChainBreak {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What is wrong with a journal line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineProblem {
+    /// Not `{"sha256":..,"entry":..}`; the parser's words.
+    NotALine(String),
+    /// The entry does not hash to its `sha256`.
+    Edited,
+    /// Not an entry of this schema; the parser's words.
+    NotAnEntry(String),
+    Schema {
+        schema: String,
+        version: u32,
+    },
+    /// Its `prev` is not the line before.
+    OutOfChain,
+    Sequence {
+        found: u64,
+        expected: u64,
+    },
+}
+
+impl std::fmt::Display for LineProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineProblem::NotALine(e) => write!(f, "not a journal line ({e})"),
+            LineProblem::Edited => {
+                f.write_str("its contents do not match its sha256 (the line was edited)")
+            }
+            LineProblem::NotAnEntry(e) => write!(f, "not a journal entry ({e})"),
+            LineProblem::Schema { schema, version } => write!(
+                f,
+                "schema `{schema}` version {version} is not `{SCHEMA}` version {SCHEMA_VERSION}"
+            ),
+            LineProblem::OutOfChain => f.write_str(
+                "it does not follow the line before (a line was removed, added or reordered)",
+            ),
+            LineProblem::Sequence { found, expected } => {
+                write!(f, "sequence number {found} where {expected} was expected")
+            }
+        }
+    }
 }
 
 impl Journal {
     /// Creates the journal with its first entry, synced with its directory.
     pub fn create(path: &Path, stamp: Stamp, first: Event) -> Result<Journal, ApplyError> {
+        failpoint::io(IoOp::Write).map_err(ApplyError::io("create", path))?;
         let file = OpenOptions::new()
             .append(true)
             .create_new(true)
@@ -194,7 +263,8 @@ impl Journal {
             .map_err(ApplyError::io("create", path))?;
         let mut journal = Journal {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
+            truncate_to: None,
             next_seq: 0,
             prev: GENESIS.to_string(),
             stamp,
@@ -206,35 +276,41 @@ impl Journal {
         Ok(journal)
     }
 
-    /// Opens an existing journal, as `read` found it, to append to it.
-    pub fn open(path: &Path, stamp: Stamp, read: &Read) -> Result<Journal, ApplyError> {
-        let file = OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(ApplyError::io("open", path))?;
-        let mut journal = Journal {
+    /// A journal, as `read` found it, to append to; nothing is opened or written yet.
+    pub fn open(path: &Path, stamp: Stamp, read: &Read) -> Journal {
+        Journal {
             path: path.to_path_buf(),
-            file,
-            next_seq: read.entries.len() as u64,
-            prev: GENESIS.to_string(),
+            file: None,
+            truncate_to: read.torn_tail.then_some(read.complete_len),
+            next_seq: read.entries.last().map_or(0, |last| last.seq + 1),
+            prev: read
+                .last_sha256
+                .clone()
+                .unwrap_or_else(|| GENESIS.to_string()),
             stamp,
-        };
-        if let Some(last) = read.entries.last() {
-            journal.next_seq = last.seq + 1;
         }
-        journal.prev = last_hash(path)?.unwrap_or_else(|| GENESIS.to_string());
-        if read.torn_tail {
-            // A crash cut the last append short: that fragment was never a record, so it is
-            // cut off (as a write-ahead log drops a torn tail) and appending goes on.
-            let bytes = std::fs::read(path).map_err(ApplyError::io("read", path))?;
-            let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            journal
-                .file
-                .set_len(keep as u64)
-                .and_then(|_| journal.file.sync_data())
-                .map_err(ApplyError::io("repair", path))?;
+    }
+
+    /// The file, opened for appending on first use; a torn last line (a crash cut the
+    /// append short, so it was never a record) is cut off first, as a write-ahead log drops
+    /// a torn tail.
+    fn file(&mut self) -> Result<&mut File, ApplyError> {
+        if self.file.is_none() {
+            let file = OpenOptions::new()
+                .append(true)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&self.path)
+                .map_err(ApplyError::io("open", &self.path))?;
+            if let Some(len) = self.truncate_to.take() {
+                failpoint::io(IoOp::Write)
+                    .and_then(|_| file.set_len(len))
+                    .and_then(|_| failpoint::io(IoOp::Sync))
+                    .and_then(|_| file.sync_data())
+                    .map_err(ApplyError::io("repair", &self.path))?;
+            }
+            self.file = Some(file);
         }
-        Ok(journal)
+        Ok(self.file.as_mut().expect("opened above"))
     }
 
     /// Appends one entry; `durable` syncs it before returning.
@@ -255,14 +331,16 @@ impl Journal {
         let body = serde_json::to_string(&entry).expect("a journal entry always serializes");
         let hash = sha256_hex(body.as_bytes());
         let line = format!("{{\"sha256\":\"{hash}\",\"entry\":{body}}}\n");
+        let path = self.path.clone();
+        let file = self.file()?;
         // One write per line: a crash leaves at most one torn last line.
-        self.file
-            .write_all(line.as_bytes())
-            .map_err(ApplyError::io("append to", &self.path))?;
+        failpoint::io(IoOp::Write)
+            .and_then(|_| file.write_all(line.as_bytes()))
+            .map_err(ApplyError::io("append to", &path))?;
         if durable {
-            self.file
-                .sync_data()
-                .map_err(ApplyError::io("sync", &self.path))?;
+            failpoint::io(IoOp::Sync)
+                .and_then(|_| file.sync_data())
+                .map_err(ApplyError::io("sync", &path))?;
         }
         self.next_seq += 1;
         self.prev = hash;
@@ -272,17 +350,8 @@ impl Journal {
 
 /// Reads and verifies a journal.
 pub fn read(path: &Path) -> Result<Read, ApplyError> {
-    let bytes = std::fs::read(path).map_err(ApplyError::io("read", path))?;
+    let (_, bytes) = super::backup::read_file(path, "journal.jsonl")?;
     Ok(verify(&bytes))
-}
-
-fn last_hash(path: &Path) -> Result<Option<String>, ApplyError> {
-    let bytes = std::fs::read(path).map_err(ApplyError::io("read", path))?;
-    Ok(complete_lines(&bytes)
-        .0
-        .last()
-        .and_then(|l| serde_json::from_slice::<Line>(l).ok())
-        .map(|l| l.sha256))
 }
 
 /// Lines that end in a newline, and whether a partial line follows them.
@@ -294,6 +363,11 @@ fn complete_lines(bytes: &[u8]) -> (Vec<&[u8]>, bool) {
 
 pub fn verify(bytes: &[u8]) -> Read {
     let (lines, torn_tail) = complete_lines(bytes);
+    let complete_len = lines.iter().map(|l| l.len() as u64 + 1).sum();
+    let last_sha256 = lines
+        .last()
+        .and_then(|l| serde_json::from_slice::<Line>(l).ok())
+        .map(|l| l.sha256);
     let mut entries = Vec::new();
     let mut prev = GENESIS.to_string();
     let mut tampered = None;
@@ -304,7 +378,10 @@ pub fn verify(bytes: &[u8]) -> Read {
                 entries.push(entry);
             }
             Err(problem) => {
-                tampered.get_or_insert(format!("line {}: {problem}", n + 1));
+                tampered.get_or_insert(ChainBreak {
+                    line: n + 1,
+                    problem,
+                });
                 // Keep what can still be read, for `--force` and for status to show; the
                 // chain goes on from this line's own hash.
                 if let Ok(line) = serde_json::from_slice::<Line>(raw) {
@@ -319,35 +396,35 @@ pub fn verify(bytes: &[u8]) -> Read {
     Read {
         entries,
         torn_tail,
+        complete_len,
+        last_sha256,
         tampered,
     }
 }
 
-fn check_line(raw: &[u8], prev: &str, seq: u64) -> Result<(String, Entry), String> {
+fn check_line(raw: &[u8], prev: &str, seq: u64) -> Result<(String, Entry), LineProblem> {
     let line: Line =
-        serde_json::from_slice(raw).map_err(|e| format!("not a journal line ({e})"))?;
+        serde_json::from_slice(raw).map_err(|e| LineProblem::NotALine(e.to_string()))?;
     let hash = sha256_hex(line.entry.get().as_bytes());
     if hash != line.sha256 {
-        return Err("its contents do not match its sha256 (the line was edited)".into());
+        return Err(LineProblem::Edited);
     }
-    let entry: Entry =
-        serde_json::from_str(line.entry.get()).map_err(|e| format!("not a journal entry ({e})"))?;
+    let entry: Entry = serde_json::from_str(line.entry.get())
+        .map_err(|e| LineProblem::NotAnEntry(e.to_string()))?;
     if entry.schema != SCHEMA || entry.schema_version != SCHEMA_VERSION {
-        return Err(format!(
-            "schema `{}` version {} is not `{SCHEMA}` version {SCHEMA_VERSION}",
-            entry.schema, entry.schema_version
-        ));
+        return Err(LineProblem::Schema {
+            schema: entry.schema,
+            version: entry.schema_version,
+        });
     }
     if entry.prev != prev {
-        return Err(
-            "it does not follow the line before (a line was removed, added or reordered)".into(),
-        );
+        return Err(LineProblem::OutOfChain);
     }
     if entry.seq != seq {
-        return Err(format!(
-            "sequence number {} where {seq} was expected",
-            entry.seq
-        ));
+        return Err(LineProblem::Sequence {
+            found: entry.seq,
+            expected: seq,
+        });
     }
     Ok((hash, entry))
 }
@@ -401,16 +478,16 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
 
         let edited = text.replacen("\"force\":true", "\"force\":false", 1);
-        assert!(verify(edited.as_bytes())
-            .tampered
-            .unwrap()
-            .contains("line 3"));
+        assert_eq!(
+            verify(edited.as_bytes()).tampered.unwrap(),
+            ChainBreak {
+                line: 3,
+                problem: LineProblem::Edited
+            }
+        );
 
         let removed = format!("{}\n{}\n", lines[0], lines[2]);
-        assert!(verify(removed.as_bytes())
-            .tampered
-            .unwrap()
-            .contains("line 2"));
+        assert_eq!(verify(removed.as_bytes()).tampered.unwrap().line, 2);
 
         let reordered = format!("{}\n{}\n{}\n", lines[1], lines[0], lines[2]);
         assert!(verify(reordered.as_bytes()).tampered.is_some());
@@ -426,7 +503,9 @@ mod tests {
         let r = read(&path).unwrap();
         assert!(r.torn_tail);
         assert_eq!(r.tampered, None);
-        let mut j = Journal::open(&path, stamp(), &r).unwrap();
+        let mut j = Journal::open(&path, stamp(), &r);
+        // Opening writes nothing; the first append cuts the torn line off.
+        assert_eq!(std::fs::read(&path).unwrap(), text);
         j.append(Event::RollbackStarted { force: false }, true)
             .unwrap();
         let again = read(&path).unwrap();

@@ -17,7 +17,7 @@ pub mod rollback;
 pub mod status;
 pub mod transaction;
 
-pub use error::{ApplyError, Mismatch};
+pub use error::{ApplyError, BackupProblem, Found, Left, ManifestProblem, Mismatch};
 pub use rollback::{rollback, RollbackOptions, RolledBack};
 pub use status::{status, Status};
 pub use transaction::{apply, ApplyOptions, Outcome};

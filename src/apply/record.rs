@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 
 use super::backup::Backup;
 use super::check::{self, Loaded};
+use super::error::{BackupProblem, Found, Mismatch};
 use super::journal::{self, Entry, Event, Read};
 use super::ApplyError;
 use crate::plan::manifest::sha256_hex;
 use crate::plan::Change;
+use crate::store::file::{self, FileKind, ReadError};
 use crate::store::tree;
 
 /// How far the transaction got, by its journal.
@@ -61,23 +63,30 @@ pub struct Record {
 impl Record {
     /// Reads `dir`; a journal that does not verify is refused unless `allow_tampered`.
     pub fn open(dir: &Path, allow_tampered: bool) -> Result<Record, ApplyError> {
-        let invalid = |detail: String| ApplyError::BackupInvalid {
-            path: dir.to_path_buf(),
-            detail,
-        };
-        if !dir.is_dir() {
-            return Err(invalid("it is not a directory".into()));
+        let invalid = ApplyError::invalid(dir);
+        match file::kind_at(dir) {
+            Some(FileKind::Directory) => {}
+            Some(_) => return Err(invalid(BackupProblem::NotADirectory)),
+            None => return Err(invalid(BackupProblem::NotFound)),
         }
         let backup = Backup::new(dir.canonicalize().map_err(ApplyError::io("find", dir))?);
-        if !backup.journal().is_file() {
-            return Err(invalid(
-                "it has no `journal.jsonl`, so it is not a directory `apply` made".into(),
-            ));
+        if file::kind_at(&backup.journal()).is_none() {
+            if let Some(store) = as_store(&backup.root) {
+                return Err(ApplyError::BackupInvalid {
+                    path: dir.to_path_buf(),
+                    problem: BackupProblem::IsAStore,
+                    backups: backups_beside(&store),
+                });
+            }
+            return Err(invalid(BackupProblem::NoJournal));
         }
         let read = journal::read(&backup.journal())?;
+        if read.entries.is_empty() && read.tampered.is_none() {
+            return Err(invalid(BackupProblem::NeverBegun));
+        }
         if let Some(why) = &read.tampered {
             if !allow_tampered {
-                return Err(invalid(format!("its journal does not verify: {why}")));
+                return Err(invalid(BackupProblem::JournalTampered(why.clone())));
             }
         }
         let Some(Entry {
@@ -92,20 +101,20 @@ impl Record {
             ..
         }) = read.entries.first()
         else {
-            return Err(invalid("its journal does not start with `begin`".into()));
+            return Err(invalid(BackupProblem::NoBegin));
         };
-        let bytes =
-            std::fs::read(backup.manifest()).map_err(ApplyError::io("read", backup.manifest()))?;
+        let (_, bytes) = super::backup::read_file(&backup.manifest(), "manifest.json")?;
         if sha256_hex(&bytes) != *manifest_sha256 {
-            return Err(invalid(
-                "`manifest.json` is not the plan the journal recorded (its sha256 differs)".into(),
-            ));
+            return Err(invalid(BackupProblem::ManifestChanged));
         }
-        let loaded = check::load(&backup.manifest(), bytes)?;
+        let loaded = check::load(&backup.manifest(), bytes).map_err(|e| match e {
+            ApplyError::Manifest { problem, .. } => {
+                ApplyError::invalid(dir)(BackupProblem::Manifest(problem))
+            }
+            other => other,
+        })?;
         if loaded.manifest.store != *store {
-            return Err(invalid(
-                "the journal and the manifest name different stores".into(),
-            ));
+            return Err(invalid(BackupProblem::StoresDiffer));
         }
         let mut state = State::Begun;
         let (mut before_sha256, mut after_sha256) = (None, None);
@@ -154,19 +163,50 @@ impl Record {
 
     /// Refuses a store that is not the one this backup was taken from (replaced or moved).
     pub fn check_store_identity(&self) -> Result<(), ApplyError> {
-        let meta = std::fs::metadata(&self.store).map_err(|_| ApplyError::BackupInvalid {
-            path: self.backup.root.clone(),
-            detail: format!("its store `{}` no longer exists", self.store.display()),
-        })?;
+        let invalid = ApplyError::invalid(&self.backup.root);
+        let meta = std::fs::metadata(&self.store)
+            .map_err(|_| invalid(BackupProblem::StoreGone(self.store.clone())))?;
         if (meta.dev(), meta.ino()) != (self.store_dev, self.store_ino) {
-            return Err(ApplyError::BackupInvalid {
-                path: self.backup.root.clone(),
-                detail: format!(
-                    "`{}` is not the directory this backup was taken from (it was replaced or moved)",
-                    self.store.display()
-                ),
-            });
+            return Err(ApplyError::invalid(&self.backup.root)(
+                BackupProblem::StoreReplaced(self.store.clone()),
+            ));
         }
+        Ok(())
+    }
+
+    /// Works on the store at `path` instead of where apply found it (it was moved or
+    /// copied since), once `path` is shown to be that store: every entry the backup
+    /// recorded after apply (or before, if apply did not finish) is there, of the same kind.
+    /// Entries created or rewritten since (a server that ran on it writes some) are allowed;
+    /// rollback lists them, and each edited file is still judged by its hash.
+    pub fn relocate(&mut self, path: &Path) -> Result<(), ApplyError> {
+        let invalid = ApplyError::invalid(&self.backup.root);
+        let root = match file::kind_at(path) {
+            Some(FileKind::Directory) => {
+                path.canonicalize().map_err(ApplyError::io("find", path))?
+            }
+            _ => return Err(invalid(BackupProblem::StoreGone(path.to_path_buf()))),
+        };
+        let (name, sha) = match (&self.after_sha256, self.state) {
+            (Some(sha), State::Applied) => (super::backup::SNAPSHOT_AFTER, Some(sha)),
+            _ => (super::backup::SNAPSHOT_BEFORE, self.before_sha256.as_ref()),
+        };
+        let expected = match sha {
+            Some(sha) => {
+                let path = self.backup.root.join(name);
+                super::backup::Snapshot::read(&path, name, Some(sha))?.entries
+            }
+            None => Vec::new(),
+        };
+        let now = tree::list(&root)?;
+        let differences = super::backup::missing_or_retyped(&expected, &now);
+        if !differences.is_empty() {
+            return Err(invalid(BackupProblem::NotItsStore {
+                store: root,
+                differences: differences.into_iter().take(20).collect(),
+            }));
+        }
+        self.store = root;
         Ok(())
     }
 
@@ -187,6 +227,40 @@ impl Record {
     }
 }
 
+/// The store whose store_dir (or `jetstream/`) `dir` is, if it is one.
+pub fn as_store(dir: &Path) -> Option<PathBuf> {
+    if file::kind_at(&dir.join(crate::store::JETSTREAM_DIR)) == Some(FileKind::Directory) {
+        Some(dir.to_path_buf())
+    } else if dir
+        .file_name()
+        .is_some_and(|n| n == crate::store::JETSTREAM_DIR)
+    {
+        dir.parent().map(Path::to_path_buf)
+    } else {
+        None
+    }
+}
+
+/// The backup directories `apply` made beside `store` by default
+/// (`<store>.js-recover-<time>[-n]`, holding a journal), oldest first.
+pub fn backups_beside(store: &Path) -> Vec<PathBuf> {
+    let (Some(parent), Some(name)) = (store.parent(), store.file_name()) else {
+        return Vec::new();
+    };
+    let prefix = format!("{}.js-recover-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .filter(|p| file::kind_at(&Backup::new(p.clone()).journal()) == Some(FileKind::Regular))
+        .collect();
+    found.sort();
+    found
+}
+
 /// Where an edited file stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileState {
@@ -194,8 +268,18 @@ pub enum FileState {
     Original,
     /// The contents apply wrote.
     Applied,
-    /// Neither: changed by someone since (`None`: deleted).
-    Changed(Option<String>),
+    /// Neither: changed by someone since.
+    Changed(Now),
+}
+
+/// What an edited file is now, when it is neither its original nor what apply wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Now {
+    Deleted,
+    /// A regular file with these contents (its SHA-256).
+    Contents(String),
+    /// Something else: a FIFO, a link, a directory.
+    Other(FileKind),
 }
 
 /// Where a removed directory stands.
@@ -227,32 +311,32 @@ pub struct Assessment {
 }
 
 impl Assessment {
-    pub fn conflicts(&self, record: &Record) -> Vec<super::error::Mismatch> {
+    pub fn conflicts(&self, record: &Record) -> Vec<Mismatch> {
         let changes = &record.loaded.manifest.changes;
         let mut out = Vec::new();
         for (i, s) in &self.files {
-            if let FileState::Changed(sha) = s {
-                out.push(super::error::Mismatch {
+            if let FileState::Changed(now) = s {
+                out.push(Mismatch {
                     path: changes[*i].path().into(),
-                    detail: match sha {
-                        None => "deleted since apply".into(),
-                        Some(sha) => format!(
-                            "changed since apply (sha256 {}: neither the original nor what apply wrote)",
-                            &sha[..12]
-                        ),
+                    found: match now {
+                        Now::Deleted => Found::DeletedSinceApply,
+                        Now::Contents(sha) => Found::ChangedSinceApply {
+                            sha256: sha.clone(),
+                        },
+                        Now::Other(kind) => Found::ReplacedSinceApply(*kind),
                     },
                 });
             }
         }
         for (i, s) in &self.dirs {
-            let detail = match s {
-                DirState::Recreated => "a new directory by that name is in the store since apply",
-                DirState::Lost => "it is neither in the store nor in the backup",
+            let found = match s {
+                DirState::Recreated => Found::DirRecreated,
+                DirState::Lost => Found::DirLost,
                 _ => continue,
             };
-            out.push(super::error::Mismatch {
+            out.push(Mismatch {
                 path: changes[*i].path().into(),
-                detail: detail.into(),
+                found,
             });
         }
         out
@@ -270,18 +354,13 @@ pub fn assess(record: &Record) -> Result<Assessment, ApplyError> {
     };
     let mut ancestors = check::Ancestors::default();
     for (index, change) in record.loaded.manifest.changes.iter().enumerate() {
-        let path = ancestors
-            .check(root, change.path())
-            .map_err(|m| ApplyError::BackupInvalid {
-                path: record.backup.root.clone(),
-                detail: m.to_string(),
-            });
+        let path = ancestors.check(root, change.path());
         match change {
             Change::Edit(e) => {
                 let path = match path {
                     Ok(p) => p,
                     Err(_) => {
-                        a.files.push((index, FileState::Changed(None)));
+                        a.files.push((index, FileState::Changed(Now::Deleted)));
                         continue;
                     }
                 };
@@ -291,17 +370,21 @@ pub fn assess(record: &Record) -> Result<Assessment, ApplyError> {
                         a.temps.push(t);
                     }
                 }
-                let current = match std::fs::read(&path) {
-                    Ok(b) => Some(sha256_hex(&b)),
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(err) => return Err(ApplyError::io("read", &path)(err)),
+                let current = match file::read_regular(&path) {
+                    Ok((_, b)) => Some(sha256_hex(&b)),
+                    Err(err) if err.is_not_found() => None,
+                    Err(ReadError::NotRegular(kind)) => {
+                        a.files.push((index, FileState::Changed(Now::Other(kind))));
+                        continue;
+                    }
+                    Err(ReadError::Io(err)) => return Err(ApplyError::io("read", &path)(err)),
                 };
                 let state = if current == e.before_sha256 {
                     FileState::Original
                 } else if current.as_deref() == Some(e.after_sha256.as_str()) {
                     FileState::Applied
                 } else {
-                    FileState::Changed(current)
+                    FileState::Changed(current.map_or(Now::Deleted, Now::Contents))
                 };
                 a.files.push((index, state));
             }

@@ -13,14 +13,14 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::backup::{self, Snapshot};
+use super::backup::{self, Snapshot, SNAPSHOT_AFTER, SNAPSHOT_BEFORE};
 use super::check;
 use super::copy;
 use super::durable::{self, own_perms, Perms};
+use super::error::BackupProblem;
 use super::failpoint;
 use super::journal::{Event, Journal, Stamp};
 use super::lock::Lock;
-use super::progress::Progress;
 use super::record::{self, DirState, FileState, Record, State};
 use super::ApplyError;
 use crate::plan::manifest::sha256_hex;
@@ -32,6 +32,8 @@ pub struct RollbackOptions {
     /// Overwrite files changed since apply (saving them into `displaced/` first), and go on
     /// past a journal that does not verify.
     pub force: bool,
+    /// The store, when it is no longer where apply found it (moved or copied since).
+    pub store: Option<PathBuf>,
 }
 
 /// What rollback did.
@@ -53,6 +55,26 @@ pub struct RolledBack {
 }
 
 impl RolledBack {
+    /// Apply was killed before its first journal entry: it never touched the store.
+    fn never_begun(dir: &Path) -> RolledBack {
+        let store = crate::store::file::read_regular(&backup::Backup::new(dir.into()).manifest())
+            .ok()
+            .and_then(|(_, b)| serde_json::from_slice::<crate::plan::Manifest>(&b).ok())
+            .map(|m| PathBuf::from(m.store))
+            .unwrap_or_default();
+        RolledBack {
+            store,
+            backup_dir: dir.to_path_buf(),
+            state_before: State::Begun,
+            files_restored: 0,
+            dirs_restored: 0,
+            temps_removed: 0,
+            displaced: Vec::new(),
+            changed_since_apply: Vec::new(),
+            not_original: Vec::new(),
+        }
+    }
+
     pub fn nothing_to_do(&self) -> bool {
         self.files_restored == 0
             && self.dirs_restored == 0
@@ -63,12 +85,20 @@ impl RolledBack {
 
 /// Rolls back the transaction recorded in `dir`.
 pub fn rollback(dir: &Path, opts: &RollbackOptions) -> Result<RolledBack, ApplyError> {
-    let record = Record::open(dir, opts.force)?;
-    if !opts.force {
-        record.check_store_identity()?;
+    let mut record = match Record::open(dir, opts.force) {
+        Err(ApplyError::BackupInvalid {
+            problem: BackupProblem::NeverBegun,
+            ..
+        }) => return Ok(RolledBack::never_begun(dir)),
+        other => other?,
+    };
+    match &opts.store {
+        Some(path) => record.relocate(path)?,
+        None if !opts.force => record.check_store_identity()?,
+        None => {}
     }
     let _lock = Lock::acquire(&record.store)?;
-    check::refuse_if_in_use(&record.store)?;
+    crate::store::in_use::refuse_if_in_use(&record.store)?;
     run(record, opts)
 }
 
@@ -80,10 +110,54 @@ pub(crate) fn rollback_locked(
     run(Record::open(dir, opts.force)?, opts)
 }
 
+/// Everything a rollback will do, decided and verified before the first write.
+struct Prepared {
+    record: Record,
+    before: Snapshot,
+    assessment: record::Assessment,
+    /// Edited files to put back: (change index, state now, original bytes or none).
+    restores: Vec<(usize, FileState, Option<Vec<u8>>)>,
+    done: RolledBack,
+}
+
 fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError> {
+    let mut journal = Journal::open(&record.backup.journal(), Stamp::current(), &record.journal);
+    let prepared = match prepare(record, opts)? {
+        Ok(prepared) => prepared,
+        // Apply never got to change the store: nothing to undo, only to record.
+        Err(done) => {
+            journal.append(Event::RollbackStarted { force: opts.force }, true)?;
+            journal.append(rolled_back_event(&done), true)?;
+            return Ok(done);
+        }
+    };
+    journal.append(Event::RollbackStarted { force: opts.force }, true)?;
+    let (store, backup) = (
+        prepared.record.store.clone(),
+        prepared.record.backup.root.clone(),
+    );
+    // From here on the store is being changed: a failure leaves it part-way.
+    let incomplete = |e: ApplyError| ApplyError::RollbackIncomplete {
+        store: store.clone(),
+        backup: backup.clone(),
+        source: Box::new(e),
+    };
+    failpoint::hit("rollback-started", 0).map_err(incomplete)?;
+    let done = execute(prepared).map_err(incomplete)?;
+    journal
+        .append(rolled_back_event(&done), true)
+        .map_err(incomplete)?;
+    Ok(done)
+}
+
+/// Reads and verifies everything, writing nothing; `Err(done)` when apply never changed
+/// the store.
+fn prepare(
+    record: Record,
+    opts: &RollbackOptions,
+) -> Result<Result<Prepared, RolledBack>, ApplyError> {
     let root = record.store.clone();
     let backup = record.backup.clone();
-    let mut journal = Journal::open(&backup.journal(), Stamp::current(), &record.journal)?;
     let mut done = RolledBack {
         store: root.clone(),
         backup_dir: backup.root.clone(),
@@ -95,25 +169,18 @@ fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError>
         changed_since_apply: Vec::new(),
         not_original: Vec::new(),
     };
+    let before_path = backup.snapshot_before();
     let before = match &record.before_sha256 {
-        Some(sha) => Snapshot::read(&backup.snapshot_before(), sha)?,
+        Some(sha) => Snapshot::read(&before_path, SNAPSHOT_BEFORE, Some(sha))?,
         // A journal that does not verify may have lost its `backed-up` line: with --force,
         // go by the store and the saved files, whose hashes are still checked.
-        None if opts.force
-            && record.journal.tampered.is_some()
-            && backup.snapshot_before().is_file() =>
-        {
-            Snapshot::read_unverified(&backup.snapshot_before())?
+        None if opts.force && record.journal.tampered.is_some() && before_path.is_file() => {
+            Snapshot::read(&before_path, SNAPSHOT_BEFORE, None)?
         }
-        None => {
-            // Apply never got to change the store.
-            journal.append(Event::RollbackStarted { force: opts.force }, true)?;
-            journal.append(rolled_back_event(&done), true)?;
-            return Ok(done);
-        }
+        None => return Ok(Err(done)),
     };
     if let (Some(after_sha), State::Applied) = (&record.after_sha256, record.state) {
-        let after = Snapshot::read(&backup.snapshot_after(), after_sha)?;
+        let after = Snapshot::read(&backup.snapshot_after(), SNAPSHOT_AFTER, Some(after_sha))?;
         done.changed_since_apply = backup::differences(&after.entries, &tree::list(&root)?);
     }
     let assessment = record::assess(&record)?;
@@ -121,17 +188,14 @@ fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError>
     if !conflicts.is_empty() && !opts.force {
         return Err(ApplyError::Conflict(conflicts));
     }
-
-    // Everything to restore, verified before the first write.
     let changes = &record.loaded.manifest.changes;
     let mut restores = Vec::new();
     let pack = backup::Originals::read(&backup);
     for (index, state) in &assessment.files {
         let Change::Edit(e) = &changes[*index] else {
-            unreachable!()
+            unreachable!("files are edits")
         };
         if *state == FileState::Original {
-            retime_if_needed(&root, &e.path, &before)?;
             continue;
         }
         let original = match &e.before_sha256 {
@@ -143,47 +207,61 @@ fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError>
     for (index, state) in &assessment.dirs {
         if *state == DirState::InBackup {
             let Change::Remove(r) = &changes[*index] else {
-                unreachable!()
+                unreachable!("dirs are removals")
             };
             let saved = tree::summarize(&backup.removed(*index))?;
             if saved.fingerprint != r.fingerprint && !opts.force {
-                return Err(ApplyError::BackupInvalid {
-                    path: backup.root.clone(),
-                    detail: format!(
-                        "its copy of `{}` (removed/{index}) changed since it was saved",
-                        r.path
-                    ),
-                });
+                return Err(ApplyError::invalid(&backup.root)(
+                    BackupProblem::SavedCopyChanged {
+                        path: r.path.clone(),
+                        index: *index,
+                    },
+                ));
             }
         }
     }
+    Ok(Ok(Prepared {
+        record,
+        before,
+        assessment,
+        restores,
+        done,
+    }))
+}
 
-    journal.append(Event::RollbackStarted { force: opts.force }, true)?;
-    failpoint::hit("rollback-started", 0)?;
-    let mut touched = BTreeSet::new();
+/// Puts the store back as `prepared` decided.
+fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
+    let Prepared {
+        record,
+        before,
+        assessment,
+        restores,
+        mut done,
+    } = prepared;
+    let root = record.store.clone();
+    let backup = record.backup.clone();
+    let changes = &record.loaded.manifest.changes;
     for t in &assessment.temps {
-        remove_any(t)?;
-        touched.insert(parent_of_path(t));
+        durable::remove(t)?;
         done.temps_removed += 1;
     }
     for p in &assessment.partials {
-        remove_any(p)?;
+        durable::remove(p)?;
     }
 
     // Files: originals beside their targets, durable together, renamed into place.
     let mut staged = Vec::new();
-    for (index, state, original) in &restores {
-        let Change::Edit(e) = &changes[*index] else {
-            unreachable!()
+    for (index, state, original) in restores {
+        let Change::Edit(e) = &changes[index] else {
+            unreachable!("files are edits")
         };
         let target = root.join(&e.path);
-        if let FileState::Changed(Some(_)) = state {
+        if let FileState::Changed(record::Now::Contents(_) | record::Now::Other(_)) = state {
             done.displaced
-                .push(displace(&backup.displaced(), *index, &target)?);
+                .push(displace(&backup.displaced(), index, &target)?);
         }
-        touched.insert(parent_of_path(&target));
         match original {
-            None => remove_any(&target)?,
+            None => durable::remove(&target)?,
             Some(bytes) => {
                 let entry = before.get(&e.path);
                 let perms = entry.map_or_else(
@@ -197,63 +275,56 @@ fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError>
                         gid: x.gid,
                     },
                 );
-                let tmp = check::sibling(&target, "restore");
-                staged.push((tmp, target, bytes, perms, entry.map(|x| x.mtime_ns)));
+                staged.push(durable::Replacement {
+                    temp: check::sibling(&target, "restore"),
+                    target,
+                    bytes,
+                    perms,
+                    mtime_ns: entry.map(|x| x.mtime_ns),
+                });
             }
         }
         done.files_restored += 1;
     }
-    // Written and renamed on a few threads, as apply does.
-    let mut progress = Progress::new("rollback: writing files", staged.len() as u64, false);
-    durable::par_for_each(&staged, &mut progress, |n, (tmp, _, bytes, perms, _)| {
-        remove_any(tmp)?;
-        durable::write_new(tmp, bytes, *perms)?;
-        failpoint::hit("restore-temp", n)
-    })?;
-    progress.finish();
-    let temps: Vec<PathBuf> = staged.iter().map(|(t, ..)| t.clone()).collect();
-    durable::sync_filesystem(&root, &temps)?;
-    let mut progress = Progress::new("rollback: renaming files", staged.len() as u64, false);
-    durable::par_for_each(&staged, &mut progress, |n, (tmp, target, _, _, mtime)| {
-        std::fs::rename(tmp, target).map_err(ApplyError::io("rename", tmp))?;
-        if let Some(t) = mtime {
-            durable::set_mtime(target, *t)?;
-        }
-        failpoint::hit("restored", n)
-    })?;
-    progress.finish();
+    durable::replace_files(
+        &root,
+        "rollback",
+        &staged,
+        durable::Points {
+            written: "restore-temp",
+            synced: "restores-synced",
+            renamed: "restored",
+        },
+    )?;
 
     // Directories back into the store.
     for (index, state) in &assessment.dirs {
         let Change::Remove(r) = &changes[*index] else {
-            unreachable!()
+            unreachable!("dirs are removals")
         };
         let target = root.join(&r.path);
         let saved = backup.removed(*index);
         match state {
             DirState::InStore | DirState::Lost => continue,
             DirState::RestoredByCopy => {
-                std::fs::remove_dir_all(&saved).map_err(ApplyError::io("remove", &saved))?;
+                durable::remove(&saved)?;
                 continue;
             }
-            DirState::PartlyDeleted => {
-                std::fs::remove_dir_all(&target).map_err(ApplyError::io("remove", &target))?
-            }
+            DirState::PartlyDeleted => durable::remove(&target)?,
             DirState::Recreated => {
                 done.displaced
                     .push(displace(&backup.displaced(), *index, &target)?)
             }
             DirState::InBackup => {}
         }
-        touched.insert(parent_of_path(&target));
-        match std::fs::rename(&saved, &target) {
+        match durable::try_rename(&saved, &target) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
                 let staging = check::sibling(&target, "restore");
                 copy::copy_verified(&saved, &staging)?;
-                std::fs::rename(&staging, &target).map_err(ApplyError::io("rename", &staging))?;
+                durable::rename(&staging, &target)?;
                 durable::sync_dir(&parent_of_path(&target))?;
-                std::fs::remove_dir_all(&saved).map_err(ApplyError::io("remove", &saved))?;
+                durable::remove(&saved)?;
             }
             Err(e) => return Err(ApplyError::io("move back", &saved)(e)),
         }
@@ -261,33 +332,58 @@ fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError>
         failpoint::hit("dir-restored", done.dirs_restored - 1)?;
     }
 
-    // Directory times, where the directory holds again exactly what it held.
+    // Every file's and directory's time, where rollback (this run or one a crash cut
+    // short) left the contents original: renames move directory times.
+    let mut dirs = BTreeSet::new();
+    for (index, state) in &assessment.files {
+        let rel = changes[*index].path();
+        if *state == FileState::Original {
+            retime_if_needed(&root, rel, &before)?;
+        }
+        dirs.insert(backup::parent_of(rel).to_string());
+    }
+    for c in changes {
+        if let Change::Remove(r) = c {
+            dirs.insert(backup::parent_of(&r.path).to_string());
+        }
+    }
+    for t in assessment.temps.iter().chain(&assessment.partials) {
+        if let Ok(rel) = parent_of_path(t).strip_prefix(&root) {
+            dirs.insert(rel.to_string_lossy().into_owned());
+        }
+    }
     let children = before.children();
     let empty = BTreeSet::new();
-    for dir in &touched {
-        let Ok(rel) = dir.strip_prefix(&root) else {
-            continue;
+    let mut synced = Vec::new();
+    for rel in &dirs {
+        let dir = if rel.is_empty() {
+            root.clone()
+        } else {
+            root.join(rel)
         };
-        let rel = rel.to_string_lossy().into_owned();
-        let Some(entry) = before.get(&rel) else {
+        synced.push(dir.clone());
+        let Some(entry) = before.get(rel) else {
             continue;
         };
         let expected = children.get(rel.as_str()).unwrap_or(&empty);
-        let names: Vec<String> = std::fs::read_dir(dir)
-            .map_err(ApplyError::io("read", dir))?
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let names: Vec<String> = read
             .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
             .collect();
         let now: BTreeSet<&str> = names.iter().map(String::as_str).collect();
-        if *expected == now {
-            durable::set_mtime(dir, entry.mtime_ns)?;
+        let mtime = tree::Entry::stat(&dir, rel.clone())
+            .map(|e| e.mtime_ns)
+            .ok();
+        if *expected == now && mtime != Some(entry.mtime_ns) {
+            durable::set_mtime(&dir, entry.mtime_ns)?;
         }
     }
-    let dirs: Vec<PathBuf> = touched.into_iter().collect();
-    durable::sync_filesystem(&root, &dirs)?;
+    durable::sync_filesystem(&root, &synced)?;
     durable::sync_filesystem(&backup.root, std::slice::from_ref(&backup.root))?;
 
     done.not_original = backup::differences(&before.entries, &tree::list(&root)?);
-    journal.append(rolled_back_event(&done), true)?;
     Ok(done)
 }
 
@@ -315,26 +411,27 @@ fn verified_original(
     tracing::debug!(path = %e.path, "the saved original is missing or damaged; using the manifest's copy");
     match e.before_bytes() {
         Ok(Some(bytes)) if sha256_hex(&bytes) == sha => Ok(bytes),
-        _ => Err(ApplyError::BackupInvalid {
-            path: record.backup.root.clone(),
-            detail: format!(
-                "no copy of the original `{}` matches its sha256 {sha}",
-                e.path
-            ),
-        }),
+        _ => Err(ApplyError::invalid(&record.backup.root)(
+            BackupProblem::NoOriginal {
+                path: e.path.clone(),
+                sha256: sha.to_string(),
+            },
+        )),
     }
 }
 
 /// Moves `path` into `displaced/` (never deleting it) and returns where, relative to the
 /// backup.
 fn displace(displaced: &Path, index: usize, path: &Path) -> Result<String, ApplyError> {
-    std::fs::create_dir_all(displaced).map_err(ApplyError::io("create", displaced))?;
+    if !displaced.is_dir() {
+        durable::create_private_dir(displaced)?;
+    }
     let name = format!(
         "{index}-{}",
         path.file_name().unwrap_or_default().to_string_lossy()
     );
     let to = displaced.join(&name);
-    match std::fs::rename(path, &to) {
+    match durable::try_rename(path, &to) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
             if path.is_dir() {
@@ -345,24 +442,20 @@ fn displace(displaced: &Path, index: usize, path: &Path) -> Result<String, Apply
                     || Ok(()),
                 )?;
             } else {
-                let bytes = std::fs::read(path).map_err(ApplyError::io("read", path))?;
+                let (_, bytes) = crate::store::file::read_regular(path).map_err(|e| {
+                    ApplyError::io("read", path)(match e {
+                        crate::store::file::ReadError::Io(io) => io,
+                        other => std::io::Error::new(std::io::ErrorKind::Unsupported, other),
+                    })
+                })?;
                 durable::write_new(&to, &bytes, own_perms(0o600))?;
                 durable::sync_each(std::slice::from_ref(&to))?;
-                std::fs::remove_file(path).map_err(ApplyError::io("remove", path))?;
+                durable::remove(path)?;
             }
         }
         Err(e) => return Err(ApplyError::io("move aside", path)(e)),
     }
     Ok(format!("displaced/{name}"))
-}
-
-fn remove_any(path: &Path) -> Result<(), ApplyError> {
-    let result = match path.symlink_metadata() {
-        Err(_) => return Ok(()),
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-    };
-    result.map_err(ApplyError::io("remove", path))
 }
 
 fn parent_of_path(p: &Path) -> PathBuf {

@@ -42,7 +42,7 @@ pub struct Status {
 pub struct JournalStatus {
     pub entries: usize,
     pub verified: bool,
-    pub problem: Option<String>,
+    pub problem: Option<super::journal::ChainBreak>,
     pub torn_tail: bool,
 }
 
@@ -135,7 +135,11 @@ fn check_store(record: &Record) -> Result<StoreCheck, ApplyError> {
         .collect();
     let changed_since_apply = match (&record.after_sha256, record.state) {
         (Some(sha), State::Applied) => {
-            let after = Snapshot::read(&record.backup.snapshot_after(), sha)?;
+            let after = Snapshot::read(
+                &record.backup.snapshot_after(),
+                super::backup::SNAPSHOT_AFTER,
+                Some(sha),
+            )?;
             backup::differences(&after.entries, &tree::list(&record.store)?)
         }
         _ => Vec::new(),

@@ -26,7 +26,6 @@ use super::durable::{self, own_perms, Perms};
 use super::failpoint;
 use super::journal::{self, Event, How, Journal, Stamp};
 use super::lock::Lock;
-use super::progress::Progress;
 use super::rollback;
 use super::ApplyError;
 use crate::plan::Change;
@@ -59,7 +58,7 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         return Err(crate::store::StoreError::NotAStore { path: root }.into());
     }
     let _lock = Lock::acquire(&root)?;
-    check::refuse_if_in_use(&root)?;
+    crate::store::in_use::refuse_if_in_use(&root)?;
 
     let backup_root = match &opts.backup_dir {
         Some(dir) => check::outside_store(&root, dir)?,
@@ -78,7 +77,20 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
             snapshot.join().expect("the snapshot thread panicked"),
         )
     });
-    let originals = originals?;
+    let originals = match originals {
+        Err(ApplyError::Drift(drift)) => {
+            // Applied already, with the default backup directory: say so, and where.
+            if opts.backup_dir.is_none() {
+                for dir in super::record::backups_beside(&root) {
+                    if let Ok(Some(done)) = existing_backup(&dir, loaded) {
+                        return Ok(done);
+                    }
+                }
+            }
+            return Err(ApplyError::Drift(drift));
+        }
+        other => other?,
+    };
     let snapshot = snapshot?;
     tracing::info!(
         files = originals.len(),
@@ -112,9 +124,10 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
     let (saved, before) = match save_originals(&backup, snapshot, &originals) {
         Ok(saved) => saved,
         Err(e) => {
+            // The store is untouched; recording that is a courtesy that may fail too.
             let _ = journal.append(
                 Event::Failed {
-                    error: error_chain(&e),
+                    error: crate::error::chain(&e),
                     rolled_back: true,
                 },
                 true,
@@ -139,27 +152,36 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         Ok(outcome) => Ok(outcome),
         Err(e) => {
             drop(journal);
-            let undo =
-                rollback::rollback_locked(&backup.root, &rollback::RollbackOptions::default());
-            let stamp = Stamp::current();
-            let read = journal::read(&backup.journal())?;
-            let mut journal = Journal::open(&backup.journal(), stamp, &read)?;
-            journal.append(
-                Event::Failed {
-                    error: error_chain(&e),
-                    rolled_back: undo.is_ok(),
-                },
-                true,
-            )?;
-            match undo {
-                Ok(_) => Err(ApplyError::RolledBack(Box::new(e))),
-                Err(r) => Err(ApplyError::RollbackFailed {
-                    backup: backup.root.clone(),
-                    rollback: error_chain(&r),
-                    source: Box::new(e),
-                }),
-            }
+            Err(undo(&root, &backup, e))
         }
+    }
+}
+
+/// After `failure` part-way through apply: rolls back, records how that went, and says
+/// what state the store is in. Recording is attempted whatever happened, and its own
+/// failure never hides the outcome of the rollback.
+fn undo(root: &Path, backup: &Backup, failure: ApplyError) -> ApplyError {
+    let undone = rollback::rollback_locked(&backup.root, &rollback::RollbackOptions::default());
+    let record = journal::read(&backup.journal()).and_then(|read| {
+        Journal::open(&backup.journal(), Stamp::current(), &read).append(
+            Event::Failed {
+                error: crate::error::chain(&failure),
+                rolled_back: undone.is_ok(),
+            },
+            true,
+        )
+    });
+    match undone {
+        Ok(_) => ApplyError::RolledBack {
+            source: Box::new(failure),
+            journal: record.err().map(Box::new),
+        },
+        Err(r) => ApplyError::RollbackFailed {
+            store: root.to_path_buf(),
+            backup: backup.root.clone(),
+            failure: Box::new(failure),
+            rollback: Box::new(r),
+        },
     }
 }
 
@@ -198,7 +220,7 @@ fn carry_out(
             Ok(How::Copy)
         };
         let used = match how {
-            How::Rename => match std::fs::rename(&from, &to) {
+            How::Rename => match durable::try_rename(&from, &to) {
                 Ok(()) => How::Rename,
                 Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => by_copy()?,
                 Err(e) => return Err(ApplyError::io("move", &from)(e)),
@@ -227,29 +249,29 @@ fn carry_out(
         };
         let target = root.join(&e.path);
         touched_dirs.insert(parent(&target));
-        let perms = Perms {
-            mode: e.mode,
-            uid: original.entry.uid,
-            gid: original.entry.gid,
-        };
-        written.push((check::sibling(&target, "tmp"), target, e, perms));
+        written.push(durable::Replacement {
+            temp: check::sibling(&target, "tmp"),
+            target,
+            bytes: e.after_bytes().expect("validated"),
+            perms: Perms {
+                mode: e.mode,
+                uid: original.entry.uid,
+                gid: original.entry.gid,
+            },
+            mtime_ns: None,
+        });
     }
-    let mut progress = Progress::new("apply: writing files", written.len() as u64, false);
-    durable::par_for_each(&written, &mut progress, |n, (tmp, _, e, perms)| {
-        durable::write_new(tmp, &e.after_bytes().expect("validated"), *perms)?;
-        failpoint::hit("temp", n)
-    })?;
-    progress.finish();
-    let temps: Vec<PathBuf> = written.iter().map(|(t, ..)| t.clone()).collect();
-    durable::sync_filesystem(root, &temps)?;
-    tracing::info!(files = temps.len(), "new files written and durable");
-    failpoint::hit("temps-synced", 0)?;
-    let mut progress = Progress::new("apply: renaming files", written.len() as u64, false);
-    durable::par_for_each(&written, &mut progress, |n, (tmp, target, ..)| {
-        std::fs::rename(tmp, target).map_err(ApplyError::io("rename", tmp))?;
-        failpoint::hit("renamed", n)
-    })?;
-    progress.finish();
+    durable::replace_files(
+        root,
+        "apply",
+        &written,
+        durable::Points {
+            written: "temp",
+            synced: "temps-synced",
+            renamed: "renamed",
+        },
+    )?;
+    tracing::info!(files = written.len(), "new files written and renamed");
     let dirs: Vec<PathBuf> = touched_dirs.into_iter().collect();
     durable::sync_filesystem(root, &dirs)?;
     if dirs_removed > 0 {
@@ -363,7 +385,7 @@ fn existing_backup(dir: &Path, loaded: &Loaded) -> Result<Option<Outcome>, Apply
 }
 
 fn create_backup_dir(dir: &Path) -> Result<(), ApplyError> {
-    match std::fs::create_dir(dir) {
+    match failpoint::io(failpoint::IoOp::Write).and_then(|_| std::fs::create_dir(dir)) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
         Err(e) => return Err(ApplyError::io("create the backup directory", dir)(e)),
@@ -444,15 +466,4 @@ fn check_space(
 
 fn parent(p: &Path) -> PathBuf {
     p.parent().unwrap_or(Path::new("/")).to_path_buf()
-}
-
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

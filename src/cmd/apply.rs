@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::output::{human_bytes, stdout};
+use super::output::{self, human_bytes, quote};
 use crate::apply::{self, check, ApplyOptions, Outcome};
 use crate::Error;
 
@@ -41,19 +41,12 @@ pub struct ApplyArgs {
 }
 
 pub fn run(args: ApplyArgs) -> Result<(), Error> {
-    let bytes = std::fs::read(&args.plan).map_err(|source| {
-        Error::Apply(apply::ApplyError::Io {
-            action: "read",
-            path: args.plan.clone(),
-            source,
-        })
-    })?;
-    let loaded = check::load(&args.plan, bytes)?;
+    let loaded = check::read_plan(&args.plan)?;
     if loaded.manifest.changes.is_empty() {
-        eprintln!(
+        crate::term::eprintln(&format!(
             "apply: the plan has no changes: `{}` is already loadable by a standalone server; nothing to do",
             loaded.manifest.store
-        );
+        ));
         return Ok(());
     }
     let outcome = apply::apply(
@@ -73,9 +66,9 @@ pub(crate) fn report(o: &Outcome, json: bool) -> Result<(), Error> {
             "schema_version": 1,
             "result": o,
         });
-        return stdout(&(serde_json::to_string_pretty(&value).expect("serializes") + "\n"));
+        return output::report(&(serde_json::to_string_pretty(&value).expect("serializes") + "\n"));
     }
-    stdout(&text(o))
+    output::report(&text(o))
 }
 
 fn text(o: &Outcome) -> String {
@@ -105,12 +98,12 @@ pub(crate) fn next_steps(store: &Path, backup: &Path) -> String {
     format!(
         "next:\n  \
          1. start a standalone nats-server on it: the node's config without its `cluster` block,\n     \
-         with `jetstream {{ store_dir: \"{store}\" }}`\n  \
+         with `jetstream {{ store_dir: {store} }}`\n  \
          2. check it: `nats stream ls -a`, `nats consumer ls STREAM`\n  \
          3. move the data: `nats account backup`, then `nats stream restore --replicas 3` into the new cluster\n\
          undo:\n  \
          js-recover rollback {backup}   (stop the server first)\n",
-        store = store.display(),
-        backup = backup.display()
+        store = serde_json::to_string(&store.to_string_lossy()).expect("a string serializes"),
+        backup = quote(backup)
     )
 }

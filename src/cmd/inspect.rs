@@ -48,20 +48,21 @@ pub fn run(args: InspectArgs) -> Result<(), Error> {
     } else {
         stdout(&render(&report))?;
     }
-    let holders = in_use::holders(&store.root);
-    if !holders.is_empty() {
-        eprintln!(
+    let scan = in_use::scan(&store.root);
+    if !scan.holders.is_empty() {
+        crate::term::eprintln(&format!(
             "warning: the store is in use by {}; what it shows may already have changed",
-            crate::store::in_use::describe(&holders)
-        );
+            in_use::describe(&scan.holders)
+        ));
     }
+    super::warn_undetermined(&scan.undetermined);
     // The report shows everything readable; a file the server cannot load, or a key that
     // does not open one, still fails the run.
     if let Some(e) = store.first_malformed() {
         return Err(e.into());
     }
     match store.first_unopened() {
-        Some((what, path)) => Err(crate::plan::PlanError::WrongKey { what, path }.into()),
+        Some((why, what, path)) => Err(crate::plan::PlanError::unopened(why, &what, &path).into()),
         None => Ok(()),
     }
 }

@@ -35,7 +35,8 @@ impl KeyArgs {
 }
 
 fn read_key(path: &Path) -> Result<Vec<u8>, Error> {
-    let mut key = std::fs::read(path).map_err(|source| Error::KeyFile {
+    // A pipe is fine (`--key-file <(vault read ...)`), and never blocks forever.
+    let mut key = crate::store::file::read_input(path).map_err(|source| Error::KeyFile {
         path: path.into(),
         source,
     })?;

@@ -16,7 +16,7 @@ mod status;
 
 pub use apply::ApplyArgs;
 pub use inspect::InspectArgs;
-pub use output::human_bytes;
+pub use output::{human_bytes, quote};
 pub use plan::PlanArgs;
 pub use prepare::PrepareArgs;
 pub use rollback::RollbackArgs;
@@ -38,10 +38,15 @@ const AFTER_HELP: &str = "Workflow:
   js-recover rollback BACKUP_DIR             # undo, exactly
   js-recover status BACKUP_DIR               # what happened, and does the store match
 
-Exit codes: 0 success (also: nothing to change), 1 failure (nothing was changed),
-2 usage error, 3 the store changed since the plan (apply) or since apply (rollback),
-4 the store is in use (a running process, or another js-recover), 5 the backup directory
-cannot be trusted (not one apply made, or its journal does not verify).";
+Exit codes (each says what state the store is in):
+  0  success (also: nothing to change)
+  1  failure; the store was not changed (an apply that failed part-way put it back)
+  2  usage error; nothing was changed
+  3  refused: the store changed since the plan (apply) or since apply (rollback)
+  4  refused: the store is in use (a nats-server serving it, a process with a file of it
+     open, or another js-recover)
+  5  refused: not a backup directory apply made, or its journal does not verify
+  6  failed part-way and the store is left changed: see `status`, then run `rollback`";
 
 #[derive(Debug, Parser)]
 #[command(name = "js-recover", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -72,6 +77,20 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Rollback(args) => rollback::run(args),
         Command::Status(args) => status::run(args),
         Command::Prepare(args) => prepare::run(args),
+    }
+}
+
+/// Refuses a store a process uses (see [`crate::store::in_use`]); warns of nats-servers
+/// whose store could not be told.
+pub(crate) fn refuse_if_in_use(root: &std::path::Path) -> Result<(), Error> {
+    let undetermined = crate::store::in_use::refuse_if_in_use(root)?;
+    warn_undetermined(&undetermined);
+    Ok(())
+}
+
+pub(crate) fn warn_undetermined(found: &[crate::store::in_use::Undetermined]) {
+    for u in found {
+        crate::term::eprintln(&format!("warning: {u}"));
     }
 }
 

@@ -13,6 +13,32 @@ pub fn stdout(text: &str) -> Result<(), Error> {
         .map_err(Error::Stdout)
 }
 
+/// Writes the report of a command that has changed the store: the change is done whatever
+/// happens to the terminal, so a failed write is a warning, not a failure. Its exit code
+/// must keep saying what the store is.
+pub fn report(text: &str) -> Result<(), Error> {
+    match stdout(text) {
+        Err(e) if !e.is_broken_pipe() => {
+            crate::term::eprintln(&format!(
+                "warning: {}; the command itself succeeded (see `js-recover status`)",
+                crate::error::chain(&e)
+            ));
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A path as a shell word, for commands printed for the operator to paste.
+pub fn quote(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    match shlex::try_quote(&text) {
+        Ok(q) => q.into_owned(),
+        // A NUL cannot be in a path; keep the text.
+        Err(_) => text.into_owned(),
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory, synced and
 /// renamed into place, so a reader never sees half a file.
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {

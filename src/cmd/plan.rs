@@ -44,7 +44,7 @@ pub struct PlanArgs {
 pub fn run(args: PlanArgs) -> Result<(), Error> {
     let keys = args.keys.load()?;
     let store = Store::open_with(&args.store, keys.as_ref())?;
-    crate::apply::check::refuse_if_in_use(&store.root)?;
+    super::refuse_if_in_use(&store.root)?;
     if let Some(out) = &args.out {
         ensure_outside(&store.root, out)?;
     }
@@ -56,7 +56,7 @@ pub fn run(args: PlanArgs) -> Result<(), Error> {
         Some(out) => write_file_atomic(out, json.as_bytes())?,
         None => stdout(&json)?,
     }
-    eprint!("{}", summary(&manifest, args.out.as_ref()));
+    crate::term::eprint(&summary(&manifest, args.out.as_ref()));
     Ok(())
 }
 
@@ -106,7 +106,7 @@ pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
         text.push_str(&format!(
             "wrote `{}`; review it with `jq -r '.changes[].diff // empty' {}`\n",
             out.display(),
-            out.display()
+            super::quote(out)
         ));
     }
     text

@@ -43,7 +43,7 @@ pub struct PrepareArgs {
 pub fn run(args: PrepareArgs) -> Result<(), Error> {
     let keys = args.keys.load()?;
     let store = Store::open_with(&args.store, keys.as_ref())?;
-    crate::apply::check::refuse_if_in_use(&store.root)?;
+    super::refuse_if_in_use(&store.root)?;
     let manifest = plan::plan(&store, super::now())?;
     let json =
         serde_json::to_string_pretty(&manifest).expect("a manifest always serializes") + "\n";
@@ -53,15 +53,15 @@ pub fn run(args: PrepareArgs) -> Result<(), Error> {
         } else {
             stdout(&dry_run_text(&manifest))?;
         }
-        eprint!("{}", super::plan::summary(&manifest, None));
-        eprintln!("dry run: nothing was changed");
+        crate::term::eprint(&super::plan::summary(&manifest, None));
+        crate::term::eprintln("dry run: nothing was changed");
         return Ok(());
     }
     if manifest.changes.is_empty() {
-        eprint!("{}", super::plan::summary(&manifest, None));
+        crate::term::eprint(&super::plan::summary(&manifest, None));
         return Ok(());
     }
-    eprint!("{}", super::plan::summary(&manifest, None));
+    crate::term::eprint(&super::plan::summary(&manifest, None));
     let loaded = check::load(Path::new("(prepared plan)"), json.into_bytes())?;
     let outcome = apply::apply(
         &loaded,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::output::stdout;
+use super::output::report;
 use crate::apply::{self, RollbackOptions, RolledBack};
 use crate::Error;
 
@@ -23,6 +23,7 @@ use crate::Error;
 /// Examples:
 ///   js-recover rollback /srv/survivor.js-recover-20261121T120000Z
 ///   js-recover rollback /srv/survivor.js-recover-20261121T120000Z --force
+///   js-recover rollback /srv/survivor.js-recover-20261121T120000Z --store /mnt/moved/survivor
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct RollbackArgs {
@@ -32,22 +33,32 @@ pub struct RollbackArgs {
     /// go on past a journal that does not verify
     #[arg(long)]
     pub force: bool,
+    /// The store, if it was moved or copied since apply: it is checked against what the
+    /// backup recorded (every entry there, of the same kind) before anything is restored
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<PathBuf>,
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: RollbackArgs) -> Result<(), Error> {
-    let done = apply::rollback(&args.backup_dir, &RollbackOptions { force: args.force })?;
+    let done = apply::rollback(
+        &args.backup_dir,
+        &RollbackOptions {
+            force: args.force,
+            store: args.store,
+        },
+    )?;
     if args.json {
         let value = serde_json::json!({
             "schema": "js-recover/rollback",
             "schema_version": 1,
             "result": done,
         });
-        return stdout(&(serde_json::to_string_pretty(&value).expect("serializes") + "\n"));
+        return report(&(serde_json::to_string_pretty(&value).expect("serializes") + "\n"));
     }
-    stdout(&text(&done))
+    report(&text(&done))
 }
 
 fn text(d: &RolledBack) -> String {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::output::stdout;
-use crate::apply::{self, ApplyError, Status};
+use crate::apply::{self, ApplyError, BackupProblem, Status};
 use crate::Error;
 
 /// Tell what was planned, applied and rolled back, and whether the store still matches
@@ -37,10 +37,9 @@ pub fn run(args: StatusArgs) -> Result<(), Error> {
         stdout(&text(&status))?;
     }
     match &status.journal.problem {
-        Some(problem) => Err(ApplyError::BackupInvalid {
-            path: status.backup_dir.clone(),
-            detail: format!("its journal does not verify: {problem}"),
-        }
+        Some(problem) => Err(ApplyError::invalid(&status.backup_dir)(
+            BackupProblem::JournalTampered(problem.clone()),
+        )
         .into()),
         None => Ok(()),
     }
@@ -123,11 +122,11 @@ fn text(s: &Status) -> String {
     t.push_str(&match s.state {
         apply::record::State::Applied => format!(
             "\nundo with: js-recover rollback {}\n",
-            s.backup_dir.display()
+            super::quote(&s.backup_dir)
         ),
         apply::record::State::Interrupted | apply::record::State::RollingBack => format!(
             "\nput the store back with: js-recover rollback {}\n",
-            s.backup_dir.display()
+            super::quote(&s.backup_dir)
         ),
         _ => String::new(),
     });

@@ -24,16 +24,29 @@ const DEFAULT_FILE_MODE: u32 = 0o600;
 pub enum PlanError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "nats-server cannot load {} metadata file{} as {}:\n{}",
+        .0.len(),
+        if .0.len() == 1 { "" } else { "s" },
+        if .0.len() == 1 { "it is" } else { "they are" },
+        .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n")
+    )]
+    Unloadable(Vec<StoreError>),
     #[error("`{path}` is encrypted at rest, and no key was given")]
     Encrypted { path: String },
     #[error("the key given does not open {what} (`{path}`)")]
     WrongKey { what: String, path: String },
+    #[error(
+        "`{path}` of {what} does not decrypt, though the key opened its `meta.key`: the file is damaged"
+    )]
+    Damaged { what: String, path: String },
 }
 
 impl PlanError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             PlanError::Store(e) => e.hint(),
+            PlanError::Unloadable(files) => files.first().and_then(StoreError::hint),
             PlanError::Encrypted { .. } => Some(
                 "give the server's JetStream encryption key (`jetstream { key: ... }`) with \
                  --key-file FILE, and its `prev_key` with --prev-key-file if the key was rotated",
@@ -42,12 +55,34 @@ impl PlanError {
                 "check that --key-file holds the server's current key exactly (a trailing newline \
                  is ignored); if the key was rotated, give the old one with --prev-key-file",
             ),
+            PlanError::Damaged { .. } => Some(
+                "restore that meta.inf from another copy of the store (another node's disk, a \
+                 backup), or move its directory out of this store copy and recover it separately",
+            ),
+        }
+    }
+}
+
+impl PlanError {
+    /// The refusal for an encrypted `meta.inf` the keys did not open.
+    pub fn unopened(why: crate::store::crypto::Unsealed, what: &str, path: &str) -> PlanError {
+        let (what, path) = (what.to_string(), path.to_string());
+        match why {
+            crate::store::crypto::Unsealed::WrongKey => PlanError::WrongKey { what, path },
+            crate::store::crypto::Unsealed::Corrupt => PlanError::Damaged { what, path },
         }
     }
 }
 
 /// Plans the changes for `store`. `now` stamps the manifest.
 pub fn plan(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Manifest, PlanError> {
+    let unloadable: Vec<StoreError> = store
+        .meta_files()
+        .filter_map(MetaFile::unloadable)
+        .collect();
+    if !unloadable.is_empty() {
+        return Err(PlanError::Unloadable(unloadable));
+    }
     let mut changes = Vec::new();
     let mut summary = Summary::default();
     for (account, stream) in store.streams() {
@@ -170,19 +205,14 @@ fn edit_meta(
     changes: &mut Vec<Change>,
     fix_for: impl Fn(i64, bool) -> Option<Fix>,
 ) -> Result<bool, PlanError> {
-    let fields = match &meta.content {
-        MetaContent::Json { fields, .. } => fields,
+    let object = match &meta.content {
+        MetaContent::Json { object, .. } => object,
         MetaContent::Encrypted => {
             return Err(PlanError::Encrypted {
                 path: meta.path.clone(),
             })
         }
-        MetaContent::Unopened => {
-            return Err(PlanError::WrongKey {
-                what: what.to_string(),
-                path: meta.path.clone(),
-            })
-        }
+        MetaContent::Unopened(why) => return Err(PlanError::unopened(*why, what, &meta.path)),
         MetaContent::Malformed(detail) => {
             return Err(StoreError::Malformed {
                 path: meta.path.clone(),
@@ -191,8 +221,12 @@ fn edit_meta(
             .into())
         }
     };
+    if let Some(e) = meta.unloadable() {
+        return Err(e.into());
+    }
     let replicas = meta.replicas().unwrap_or(0);
-    let fix = fix_for(replicas, fields.contains_key("placement"));
+    let has_placement = matches!(object.go_object("placement"), Ok(Some(_)));
+    let fix = fix_for(replicas, has_placement);
     let edited = fix.is_some();
     let (after, sum_reason) = match fix {
         Some(fix) => {
@@ -260,7 +294,7 @@ fn edit_meta(
 }
 
 fn apply_fix(bytes: &[u8], fix: &Fix) -> Vec<u8> {
-    let members = |b: &[u8]| json::parse_object(b).expect("already parsed once").1;
+    let members = |b: &[u8]| json::parse_object(b).expect("already parsed once").members;
     let mut out = bytes.to_vec();
     if fix.drop_placement {
         out = json::remove_member(&out, &members(&out), "placement");

@@ -25,12 +25,10 @@ pub fn unified(path: &str, before: Option<&[u8]>, after: &[u8]) -> String {
 /// JSON objects pretty-printed, other text as it is (with a final newline so diff lines
 /// stay whole), bytes that are not UTF-8 summarized.
 fn render(bytes: &[u8]) -> String {
-    if let Ok(value @ serde_json::Value::Object(_)) =
-        serde_json::from_slice::<serde_json::Value>(bytes)
-    {
-        if let Ok(pretty) = serde_json::to_string_pretty(&value) {
-            return pretty + "\n";
-        }
+    // Read as the server reads it: invalid UTF-8 in a string shows as U+FFFD, duplicate
+    // keys stay visible.
+    if let Some(pretty) = crate::store::json::render_pretty(bytes) {
+        return pretty + "\n";
     }
     match std::str::from_utf8(bytes) {
         Ok(text) if text.ends_with('\n') || text.is_empty() => text.to_string(),

@@ -219,10 +219,13 @@ fn malformed_and_encrypted_meta_are_refused() {
     stream(dir.path(), "A", "ORDERS", &ORDERS[..ORDERS.len() / 2]);
     let err = plan(&Store::open(dir.path()).unwrap(), now()).unwrap_err();
     assert!(
-        matches!(&err, PlanError::Store(StoreError::Malformed { path, .. }) if path == "jetstream/A/streams/ORDERS/meta.inf"),
+        matches!(&err, PlanError::Unloadable(files) if matches!(&files[..], [StoreError::Malformed { path, .. }] if path == "jetstream/A/streams/ORDERS/meta.inf")),
         "{err}"
     );
-    assert!(err.to_string().contains("EOF while parsing"), "{err}");
+    assert!(
+        err.to_string().contains("unexpected end of JSON input"),
+        "{err}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     stream(dir.path(), "A", "ORDERS", ORDERS);
@@ -236,12 +239,13 @@ fn malformed_and_encrypted_meta_are_refused() {
 }
 
 #[test]
-fn non_utf8_meta_is_refused() {
+fn invalid_utf8_loads_in_the_server_so_it_is_planned_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let mut meta = ORDERS
         .replace("orders \\u003c\\u0026\\u003e test", "X")
         .into_bytes();
-    // A raw Latin-1 byte inside a string: not UTF-8, so not JSON serde accepts either.
+    // A raw Latin-1 byte inside a string: Go's decoder reads it as U+FFFD and loads the
+    // stream, so the plan must edit it too, keeping that byte.
     let at = meta.windows(3).position(|w| w == b"\"X\"").unwrap() + 1;
     meta[at] = 0xe9;
     write(dir.path(), "jetstream/A/streams/ORDERS/meta.inf", &meta);
@@ -250,12 +254,89 @@ fn non_utf8_meta_is_refused() {
         "jetstream/A/streams/ORDERS/meta.sum",
         checksum::meta_sum("ORDERS", &meta).as_bytes(),
     );
-    // serde_json rejects invalid UTF-8, so this is a malformed file: refused, not mangled.
-    let err = plan(&Store::open(dir.path()).unwrap(), now()).unwrap_err();
+    let m = plan(&Store::open(dir.path()).unwrap(), now()).unwrap();
+    let e = edits(&m);
+    assert_eq!(e[0].path, "jetstream/A/streams/ORDERS/meta.inf");
+    let after = e[0].after_bytes().unwrap();
+    assert!(e[0].after.is_none() && e[0].after_base64.is_some());
+    assert!(after.contains(&0xe9), "the byte is kept");
+    // The diff is of the JSON as the server reads it, not "<bytes, not UTF-8>".
     assert!(
-        matches!(err, PlanError::Store(StoreError::Malformed { .. })),
-        "{err}"
+        e[0].diff.contains("+  \"num_replicas\": 1,"),
+        "{}",
+        e[0].diff
     );
+    let expected = meta.clone();
+    let expected = String::from_utf8_lossy(&expected)
+        .replace("\"num_replicas\":3", "\"num_replicas\":1")
+        .replace(",\"placement\":{\"cluster\":\"C1\"}", "");
+    assert_eq!(String::from_utf8_lossy(&after), expected);
+}
+
+#[test]
+fn keys_match_as_go_matches_them_and_every_spelling_is_edited() {
+    let dir = tempfile::tempdir().unwrap();
+    // Go's decoder reads `Num_Replicas` (any case, or with a long s) as num_replicas, and
+    // `PLACEMENT` as placement: a standalone server would refuse this stream as it is.
+    let meta = ORDERS
+        .replace(
+            "\"num_replicas\":3",
+            "\"Num_Replicas\":3,\"num_replica\u{17f}\":3",
+        )
+        .replace("\"placement\"", "\"PLACEMENT\"");
+    stream(dir.path(), "A", "ORDERS", &meta);
+    let store = Store::open(dir.path()).unwrap();
+    let s = store.streams().next().unwrap().1;
+    assert_eq!(s.meta.as_ref().unwrap().replicas(), Some(3));
+    let m = plan(&store, now()).unwrap();
+    let after = edits(&m)[0].after.clone().unwrap();
+    assert!(
+        after.contains("\"Num_Replicas\":1,\"num_replica\u{17f}\":1"),
+        "{after}"
+    );
+    assert!(!after.to_ascii_lowercase().contains("placement"), "{after}");
+}
+
+#[test]
+fn a_field_the_server_cannot_decode_is_refused_by_name() {
+    for (bad, why) in [
+        (
+            "\"num_replicas\":\"3\"",
+            "cannot unmarshal string into Go value of type int",
+        ),
+        ("\"num_replicas\":3.0", "not an integer"),
+        ("\"num_replicas\":1e3", "not an integer"),
+        ("\"num_replicas\":99999999999999999999", "out of range"),
+        (
+            "\"num_replicas\":3,\"retention\":\"Limits\"",
+            "can not unmarshal",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = ORDERS.replace("\"num_replicas\":3", bad);
+        stream(dir.path(), "A", "ORDERS", &meta);
+        let store = Store::open(dir.path()).unwrap();
+        let err = plan(&store, now()).unwrap_err();
+        assert!(
+            matches!(&err, PlanError::Unloadable(f) if matches!(&f[..], [StoreError::Refused { .. }])),
+            "{bad}: {err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(why) && text.contains("would be refused by nats-server"),
+            "{bad}: {text}"
+        );
+        // inspect says so for that file.
+        let report = crate::store::report::Report::new(&store);
+        assert_eq!(report.accounts[0].streams[0].meta, "refused", "{bad}");
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.code == "server-refuses-meta"),
+            "{bad}"
+        );
+    }
 }
 
 /// Seals `plain` as the server does for `context` in account `A`, writing `meta.key`,
@@ -340,4 +421,30 @@ fn encrypted_meta_is_edited_inside_and_sealed_again_with_its_own_key() {
         );
         assert!(!m.changes.iter().any(|c| c.path().ends_with("meta.key")));
     }
+}
+
+#[test]
+fn a_damaged_encrypted_meta_is_told_from_a_wrong_key() {
+    use crate::store::crypto::{Cipher, Keys};
+    let dir = tempfile::tempdir().unwrap();
+    let s = "jetstream/A/streams/ORDERS";
+    write_sealed(dir.path(), s, Cipher::Chacha, "ORDERS", "ORDERS", ORDERS);
+    // One bit of the ciphertext flipped, meta.sum made to match (a disk error after write).
+    let inf = dir.path().join(s).join("meta.inf");
+    let mut sealed = std::fs::read(&inf).unwrap();
+    let last = sealed.len() - 1;
+    sealed[last] ^= 0x01;
+    write(dir.path(), &format!("{s}/meta.inf"), &sealed);
+    write(
+        dir.path(),
+        &format!("{s}/meta.sum"),
+        checksum::meta_sum("ORDERS", &sealed).as_bytes(),
+    );
+    let keys = Keys::new(b"k3y".to_vec(), None, None);
+    let err = plan(&Store::open_with(dir.path(), Some(&keys)).unwrap(), now()).unwrap_err();
+    assert!(matches!(err, PlanError::Damaged { .. }), "{err}");
+    assert!(err.to_string().contains("the file is damaged"), "{err}");
+    let wrong = Keys::new(b"other".to_vec(), None, None);
+    let err = plan(&Store::open_with(dir.path(), Some(&wrong)).unwrap(), now()).unwrap_err();
+    assert!(matches!(err, PlanError::WrongKey { .. }), "{err}");
 }

@@ -96,8 +96,9 @@ impl Keys {
         context: &str,
         meta_key: &[u8],
         sealed: &[u8],
-    ) -> Option<(AssetKey, Vec<u8>)> {
+    ) -> Result<(AssetKey, Vec<u8>), Unsealed> {
         let keys = std::iter::once(&self.current).chain(self.previous.as_ref());
+        let mut opened_key = false;
         for (i, key) in keys.enumerate() {
             let kek_seed = prf(key, account, context);
             for cipher in [self.cipher, self.cipher.other()] {
@@ -107,18 +108,34 @@ impl Keys {
                 let Ok(seed) = <[u8; 32]>::try_from(seed.as_slice()) else {
                     continue;
                 };
+                opened_key = true;
                 let asset = AssetKey {
                     cipher,
                     seed,
                     previous_key: i > 0,
                 };
                 if let Some(plain) = asset.open(sealed) {
-                    return Some((asset, plain));
+                    return Ok((asset, plain));
                 }
             }
         }
-        None
+        Err(if opened_key {
+            Unsealed::Corrupt
+        } else {
+            Unsealed::WrongKey
+        })
     }
+}
+
+/// Why an encrypted `meta.inf` did not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsealed {
+    /// No key given opens its `meta.key` (or `meta.key` itself is damaged: the two cannot
+    /// be told apart).
+    WrongKey,
+    /// A key opened `meta.key`, but `meta.inf` does not authenticate under the asset key:
+    /// the file is damaged, not the key wrong.
+    Corrupt,
 }
 
 /// HMAC-SHA256(key, account || context): the key-encryption key (`jsKeyGen`).
@@ -245,12 +262,27 @@ pub(crate) mod tests {
         let mk = meta_key(Cipher::Chacha, b"k", "A", "S", seed);
         let sealed = asset(Cipher::Chacha, seed).seal(b"{}");
         let keys = Keys::new(b"k".to_vec(), None, None);
-        assert!(keys.open_meta("A", "S", &mk, &sealed).is_some());
-        assert!(keys.open_meta("B", "S", &mk, &sealed).is_none());
-        assert!(keys.open_meta("A", "S.C", &mk, &sealed).is_none());
-        let wrong = Keys::new(b"K".to_vec(), None, None);
-        assert!(wrong.open_meta("A", "S", &mk, &sealed).is_none());
-        assert!(keys.open_meta("A", "S", &mk[..10], &sealed).is_none());
+        assert!(keys.open_meta("A", "S", &mk, &sealed).is_ok());
+        let wrong = Err(Unsealed::WrongKey);
+        assert_eq!(keys.open_meta("B", "S", &mk, &sealed), wrong);
+        assert_eq!(keys.open_meta("A", "S.C", &mk, &sealed), wrong);
+        let other = Keys::new(b"K".to_vec(), None, None);
+        assert_eq!(other.open_meta("A", "S", &mk, &sealed), wrong);
+        assert_eq!(keys.open_meta("A", "S", &mk[..10], &sealed), wrong);
+    }
+
+    #[test]
+    fn a_damaged_meta_inf_is_told_from_a_wrong_key() {
+        let seed = [1u8; 32];
+        let mk = meta_key(Cipher::Aes, b"k", "A", "S", seed);
+        let mut sealed = asset(Cipher::Aes, seed).seal(b"{\"name\":\"S\"}");
+        let keys = Keys::new(b"k".to_vec(), None, None);
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        assert_eq!(
+            keys.open_meta("A", "S", &mk, &sealed),
+            Err(Unsealed::Corrupt)
+        );
     }
 
     #[test]

@@ -17,10 +17,11 @@ use serde::Serialize;
 
 use super::checksum;
 use super::consumer_state::{self, ConsumerState, StateError, STATE_FILE};
-use super::crypto::Keys;
+use super::crypto::{Keys, Unsealed};
 use super::error::StoreError;
+use super::file::{self, FileKind};
 use super::index_db::{self, IndexError, StreamState};
-use super::meta::{MetaFile, Unseal};
+use super::meta::{Asset, MetaFile, Unseal};
 use super::tree::{self, TreeSummary};
 
 /// The directory under `store_dir` that nats-server keeps JetStream in.
@@ -128,18 +129,33 @@ impl Store {
     /// [`Store::open`], opening encrypted metadata, consumer state and stream indexes with
     /// `keys` when given.
     pub fn open_with(path: &Path, keys: Option<&Keys>) -> Result<Store, StoreError> {
-        if !path.exists() {
+        if file::kind_at(path).is_none() {
             return Err(StoreError::NotFound { path: path.into() });
         }
+        // `STORE/jetstream` given as a link: the server would follow it, but js-recover
+        // never writes through a link, and resolving it would lose the `jetstream` name.
+        if path.file_name().is_some_and(|n| n == JETSTREAM_DIR) {
+            if let Some(kind @ FileKind::Symlink) = file::kind_at(path) {
+                return Err(StoreError::NotADirectory {
+                    path: path.into(),
+                    kind,
+                });
+            }
+        }
         let abs = path.canonicalize().map_err(StoreError::io(path))?;
-        let root = if abs.join(JETSTREAM_DIR).is_dir() {
-            abs
-        } else if abs.file_name().is_some_and(|n| n == JETSTREAM_DIR) && abs.is_dir() {
-            abs.parent()
+        let root = match file::kind_at(&abs.join(JETSTREAM_DIR)) {
+            Some(FileKind::Directory) => abs,
+            Some(kind @ FileKind::Symlink) => {
+                return Err(StoreError::NotADirectory {
+                    path: abs.join(JETSTREAM_DIR),
+                    kind,
+                })
+            }
+            _ if abs.file_name().is_some_and(|n| n == JETSTREAM_DIR) && abs.is_dir() => abs
+                .parent()
                 .expect("a named directory has a parent")
-                .to_path_buf()
-        } else {
-            return Err(StoreError::NotAStore { path: path.into() });
+                .to_path_buf(),
+            _ => return Err(StoreError::NotAStore { path: path.into() }),
         };
         tracing::info!(store = %root.display(), "reading store");
         let mut store = Store {
@@ -149,11 +165,17 @@ impl Store {
         };
         let js = store.root.join(JETSTREAM_DIR);
         for (name, path) in dir_entries(&js)? {
-            if !path.is_dir() || is_symlink(&path) {
-                store.notes.push(format!(
-                    "`{JETSTREAM_DIR}/{name}` is not an account directory; left alone"
-                ));
-                continue;
+            match file::kind_at(&path) {
+                Some(FileKind::Directory) => {}
+                Some(kind @ FileKind::Symlink) => {
+                    return Err(StoreError::NotADirectory { path, kind })
+                }
+                _ => {
+                    store.notes.push(format!(
+                        "`{JETSTREAM_DIR}/{name}` is not an account directory; left alone"
+                    ));
+                    continue;
+                }
             }
             if name.starts_with('.') {
                 // `.snapshots-staging` and similar server scratch space.
@@ -177,38 +199,33 @@ impl Store {
             .flat_map(|a| a.streams.iter().map(move |s| (a, s)))
     }
 
-    /// The first `meta.inf` that is not valid JSON, as an error.
+    /// The first `meta.inf` the server cannot load (not valid JSON, or a field it cannot
+    /// decode), as an error.
     pub fn first_malformed(&self) -> Option<StoreError> {
-        self.meta_files().find_map(|m| match &m.content {
-            super::MetaContent::Malformed(detail) => Some(StoreError::Malformed {
-                path: m.path.clone(),
-                detail: detail.clone(),
-            }),
-            _ => None,
-        })
+        self.meta_files().find_map(MetaFile::unloadable)
     }
 
-    /// The first stream or consumer the keys given do not open, as (what, path).
-    pub fn first_unopened(&self) -> Option<(String, String)> {
+    /// The first stream or consumer the keys given do not open, as (why, what, path).
+    pub fn first_unopened(&self) -> Option<(Unsealed, String, String)> {
         self.streams().find_map(|(a, s)| {
-            let unopened = |m: &Option<MetaFile>| {
-                m.as_ref()
-                    .filter(|m| matches!(m.content, super::MetaContent::Unopened))
-                    .map(|m| m.path.clone())
+            let unopened = |m: &Option<MetaFile>| match m.as_ref().map(|m| (&m.content, m)) {
+                Some((super::MetaContent::Unopened(why), m)) => Some((*why, m.path.clone())),
+                _ => None,
             };
-            if let Some(path) = unopened(&s.meta) {
+            if let Some((why, path)) = unopened(&s.meta) {
                 return Some((
+                    why,
                     format!("stream `{}` of account `{}`", s.dir_name, a.name),
                     path,
                 ));
             }
             s.consumers.iter().find_map(|c| {
-                unopened(&c.meta).map(|path| {
+                unopened(&c.meta).map(|(why, path)| {
                     let what = format!(
                         "consumer `{}` of stream `{}` (account `{}`)",
                         c.name, s.dir_name, a.name
                     );
-                    (what, path)
+                    (why, what, path)
                 })
             })
         })
@@ -239,11 +256,25 @@ fn read_account(
         other_entries: Vec::new(),
     };
     for (entry, entry_path) in dir_entries(path)? {
+        let kind = file::kind_at(&entry_path);
+        if matches!(entry.as_str(), STREAMS_DIR | RAFT_DIR) && kind == Some(FileKind::Symlink) {
+            return Err(StoreError::NotADirectory {
+                path: entry_path,
+                kind: FileKind::Symlink,
+            });
+        }
         match entry.as_str() {
-            STREAMS_DIR if entry_path.is_dir() => {
+            STREAMS_DIR if kind == Some(FileKind::Directory) => {
                 for (stream, stream_path) in dir_entries(&entry_path)? {
                     let rel = format!("{dir}/{STREAMS_DIR}/{stream}");
-                    if !stream_path.is_dir() || is_symlink(&stream_path) {
+                    let stream_kind = file::kind_at(&stream_path);
+                    if stream_kind == Some(FileKind::Symlink) {
+                        // The server follows it and loads the stream: never left alone.
+                        return Err(StoreError::NotADirectory {
+                            path: stream_path,
+                            kind: FileKind::Symlink,
+                        });
+                    } else if stream_kind != Some(FileKind::Directory) {
                         notes.push(format!("`{rel}` is not a stream directory; left alone"));
                     } else if stream.starts_with('.') {
                         // `doStream` deletes these: a stream deletion that did not finish.
@@ -256,11 +287,11 @@ fn read_account(
                     }
                 }
             }
-            RAFT_DIR if entry_path.is_dir() => {
+            RAFT_DIR if kind == Some(FileKind::Directory) => {
                 let rel = format!("{dir}/{RAFT_DIR}");
                 let mut groups = Vec::new();
                 for (group, group_path) in dir_entries(&entry_path)? {
-                    let size = if group_path.is_dir() && !is_symlink(&group_path) {
+                    let size = if file::kind_at(&group_path) == Some(FileKind::Directory) {
                         tree::summarize(&group_path)?
                     } else {
                         tree::summarize_file(&group_path)?
@@ -293,7 +324,13 @@ fn read_stream(
         account,
         context: name,
     });
-    let meta = MetaFile::read(path, &rel, checksum::stream_key(name), unseal)?;
+    let meta = MetaFile::read(
+        path,
+        &rel,
+        Asset::Stream,
+        checksum::stream_key(name),
+        unseal,
+    )?;
     if meta.is_none() {
         notes.push(format!("`{rel}` has no meta.inf; the server skips it"));
     }
@@ -305,12 +342,25 @@ fn read_stream(
         .to_string();
     let mut consumers = Vec::new();
     let obs = path.join(CONSUMERS_DIR);
-    if obs.is_dir() {
+    let obs_kind = file::kind_at(&obs);
+    if let Some(kind @ FileKind::Symlink) = obs_kind {
+        return Err(StoreError::NotADirectory { path: obs, kind });
+    }
+    if obs_kind == Some(FileKind::Directory) {
         for (consumer, consumer_path) in dir_entries(&obs)? {
             let crel = format!("{rel}/{CONSUMERS_DIR}/{consumer}");
-            if !consumer_path.is_dir() || is_symlink(&consumer_path) {
-                notes.push(format!("`{crel}` is not a consumer directory; left alone"));
-                continue;
+            match file::kind_at(&consumer_path) {
+                Some(FileKind::Directory) => {}
+                Some(kind @ FileKind::Symlink) => {
+                    return Err(StoreError::NotADirectory {
+                        path: consumer_path,
+                        kind,
+                    })
+                }
+                _ => {
+                    notes.push(format!("`{crel}` is not a consumer directory; left alone"));
+                    continue;
+                }
             }
             // A consumer's key is made for `<stream>.<consumer>`.
             let context = format!("{stream_name}.{consumer}");
@@ -322,6 +372,7 @@ fn read_stream(
             let cmeta = MetaFile::read(
                 &consumer_path,
                 &crel,
+                Asset::Consumer,
                 checksum::consumer_key(&stream_name, &consumer),
                 unseal,
             )?;
@@ -351,6 +402,9 @@ fn read_stream(
         .and_then(|m| m.sealed.as_ref())
         .map(|s| &s.asset);
     let msgs = path.join("msgs");
+    if let Some(kind @ FileKind::Symlink) = file::kind_at(&msgs) {
+        return Err(StoreError::NotADirectory { path: msgs, kind });
+    }
     let index = msgs.join("index.db");
     let state = match read_if_exists(&index)? {
         Some(buf) => index_db::decode(&stream_name, &buf, encrypted, asset),
@@ -368,11 +422,9 @@ fn read_stream(
 }
 
 fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
-    match std::fs::read(path) {
-        Ok(buf) => Ok(Some(buf)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::io(path)(e)),
-    }
+    Ok(file::read_regular_if_exists(path)
+        .map_err(StoreError::read(path))?
+        .map(|(_, bytes)| bytes))
 }
 
 /// True when a message block (`msgs/<n>.blk`) was modified after `index.db`: the server
@@ -412,8 +464,4 @@ fn dir_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
     }
     out.sort();
     Ok(out)
-}
-
-fn is_symlink(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }

@@ -10,9 +10,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::checksum;
-use super::crypto::{AssetKey, Keys};
+use super::crypto::{AssetKey, Keys, Unsealed};
 use super::error::StoreError;
-use super::json::{self, Member};
+use super::json::{self, FieldError, Object};
 
 /// `JetStreamMetaFile` in server/filestore.go.
 pub const META_FILE: &str = "meta.inf";
@@ -24,17 +24,58 @@ pub const KEY_FILE: &str = "meta.key";
 /// What a `meta.inf` holds.
 #[derive(Debug, Clone)]
 pub enum MetaContent {
-    /// Plain JSON, with the byte range of each top-level member.
+    /// JSON as Go reads it: its top-level members with their byte ranges, and the fields
+    /// js-recover knows that the server would fail to decode (it then refuses the file).
     Json {
-        fields: serde_json::Map<String, serde_json::Value>,
-        members: Vec<Member>,
+        object: Object,
+        refused: Vec<FieldError>,
     },
     /// Encrypted at rest (a `meta.key` sits beside it), and no key was given.
     Encrypted,
-    /// Encrypted at rest, and the keys given do not open it.
-    Unopened,
+    /// Encrypted at rest, and the keys given do not open it: a wrong key, or a damaged
+    /// file.
+    Unopened(Unsealed),
     /// Not a JSON object: truncated, corrupt, or empty.
     Malformed(String),
+}
+
+/// Which struct the server decodes a `meta.inf` into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asset {
+    /// `FileStreamInfo` (server/filestore.go).
+    Stream,
+    /// `FileConsumerInfo`.
+    Consumer,
+}
+
+/// Fields js-recover reads or edits, with the Go type the server decodes each into; a file
+/// where one of them does not decode is one the server refuses.
+fn field_errors(object: &Object, asset: Asset) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut check = |r: Result<(), FieldError>| errors.extend(r.err());
+    check(object.go_string("name").map(drop));
+    check(object.go_int("num_replicas").map(drop));
+    match asset {
+        Asset::Stream => {
+            check(object.go_object("placement").map(drop));
+            check(
+                object
+                    .go_enum("retention", &["limits", "interest", "workqueue"])
+                    .map(drop),
+            );
+            check(object.go_enum("storage", &["file", "memory"]).map(drop));
+            check(object.go_enum("discard", &["old", "new"]).map(drop));
+        }
+        Asset::Consumer => {
+            check(object.go_string("durable_name").map(drop));
+            check(
+                object
+                    .go_enum("ack_policy", &["none", "all", "explicit", "flow_control"])
+                    .map(drop),
+            );
+        }
+    }
+    errors
 }
 
 /// Whether `meta.sum` matches `meta.inf`, as the server checks at load.
@@ -88,6 +129,7 @@ impl MetaFile {
     pub fn read(
         dir: &Path,
         rel_dir: &str,
+        asset: Asset,
         key_name: String,
         unseal: Option<Unseal<'_>>,
     ) -> Result<Option<Self>, StoreError> {
@@ -99,16 +141,16 @@ impl MetaFile {
         let encrypted = key.is_some();
         let mut sealed = None;
         let content = match (key, unseal) {
-            (None, _) => parse(&bytes),
+            (None, _) => parse(&bytes, asset),
             (Some(_), None) => MetaContent::Encrypted,
             (Some((meta_key, _)), Some(u)) => {
                 match u.keys.open_meta(u.account, u.context, &meta_key, &bytes) {
-                    Some((asset, plain)) => {
-                        let content = parse(&plain);
-                        sealed = Some(Sealed { asset, plain });
+                    Ok((key, plain)) => {
+                        let content = parse(&plain, asset);
+                        sealed = Some(Sealed { asset: key, plain });
                         content
                     }
-                    None => MetaContent::Unopened,
+                    Err(why) => MetaContent::Unopened(why),
                 }
             }
         };
@@ -144,26 +186,52 @@ impl MetaFile {
         }
     }
 
-    pub fn fields(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+    /// The JSON document, when it could be read.
+    pub fn object(&self) -> Option<&Object> {
         match &self.content {
-            MetaContent::Json { fields, .. } => Some(fields),
+            MetaContent::Json { object, .. } => Some(object),
             _ => None,
         }
     }
 
-    pub fn str_field(&self, key: &str) -> Option<&str> {
-        self.fields()?.get(key)?.as_str()
+    /// The value the server decodes into field `key` (matched as Go matches keys), for
+    /// display.
+    pub fn field(&self, key: &str) -> Option<&serde_json::Value> {
+        Some(&self.object()?.get(key)?.value).filter(|v| !v.is_null())
     }
 
-    /// `num_replicas`, as the server reads it (absent means 0).
+    pub fn str_field(&self, key: &str) -> Option<&str> {
+        self.field(key)?.as_str()
+    }
+
+    /// `num_replicas`, as the server decodes it (absent or null: 0); `None` when the file
+    /// is unreadable or the server would not decode the field.
     pub fn replicas(&self) -> Option<i64> {
-        let fields = self.fields()?;
-        Some(
-            fields
-                .get("num_replicas")
-                .and_then(|v| v.as_i64())
-                .unwrap_or(0),
-        )
+        Some(self.object()?.go_int("num_replicas").ok()?.unwrap_or(0))
+    }
+
+    /// Why the server cannot load this file at all (not JSON, or a field it cannot
+    /// decode), as an error naming it.
+    pub fn unloadable(&self) -> Option<StoreError> {
+        match &self.content {
+            MetaContent::Malformed(detail) => Some(StoreError::Malformed {
+                path: self.path.clone(),
+                detail: detail.clone(),
+            }),
+            MetaContent::Json { refused, .. } if !refused.is_empty() => Some(StoreError::Refused {
+                path: self.path.clone(),
+                fields: refused.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The fields the server would fail to decode: it refuses the whole file.
+    pub fn refused(&self) -> &[FieldError] {
+        match &self.content {
+            MetaContent::Json { refused, .. } => refused,
+            _ => &[],
+        }
     }
 
     /// Encrypted at rest, whether or not it was opened.
@@ -172,28 +240,21 @@ impl MetaFile {
     }
 }
 
-fn parse(bytes: &[u8]) -> MetaContent {
+fn parse(bytes: &[u8], asset: Asset) -> MetaContent {
     match json::parse_object(bytes) {
-        Ok((fields, members)) => MetaContent::Json { fields, members },
+        Ok(object) => MetaContent::Json {
+            refused: field_errors(&object, asset),
+            object,
+        },
         Err(e) if bytes.is_empty() => MetaContent::Malformed(format!("empty file ({e})")),
         Err(e) => MetaContent::Malformed(e.to_string()),
     }
 }
 
+/// The bytes and permission bits of a regular file, `None` if absent; anything else there
+/// (a link, a FIFO) is refused without being opened for a blocking read or followed.
 fn read_optional(path: &Path) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(StoreError::Io {
-                path: path.into(),
-                source: e,
-            })
-        }
-    };
-    let mode = std::fs::metadata(path)
-        .map_err(StoreError::io(path))?
-        .permissions()
-        .mode();
-    Ok(Some((bytes, mode & 0o7777)))
+    Ok(super::file::read_regular_if_exists(path)
+        .map_err(StoreError::read(path))?
+        .map(|(meta, bytes)| (bytes, meta.permissions().mode() & 0o7777)))
 }

@@ -2,9 +2,11 @@
 //! checksums, `msgs/index.db` summaries, and the Raft state. Nothing here writes, and
 //! nothing here knows about plans.
 pub mod checksum;
+pub mod conf;
 pub mod consumer_state;
 pub mod crypto;
 mod error;
+pub mod file;
 pub mod in_use;
 pub mod index_db;
 pub mod json;

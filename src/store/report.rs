@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::consumer_state::{ConsumerState, StateError};
+use super::crypto::Unsealed;
 use super::index_db::IndexError;
 use super::{ChecksumState, MetaContent, MetaFile, Store, Stream};
 
@@ -176,21 +177,18 @@ impl Report {
 fn meta_state(meta: Option<&MetaFile>) -> &'static str {
     match meta.map(|m| &m.content) {
         None => "missing",
+        Some(MetaContent::Json { refused, .. }) if !refused.is_empty() => "refused",
         Some(MetaContent::Json { .. }) => "ok",
         Some(MetaContent::Encrypted) => "encrypted",
-        Some(MetaContent::Unopened) => "wrong-key",
+        Some(MetaContent::Unopened(Unsealed::WrongKey)) => "wrong-key",
+        Some(MetaContent::Unopened(Unsealed::Corrupt)) => "damaged",
         Some(MetaContent::Malformed(_)) => "malformed",
     }
 }
 
 fn stream_report(s: &super::Stream) -> StreamReport {
     let meta = s.meta.as_ref();
-    let field = |k: &str| {
-        meta.and_then(|m| m.fields())
-            .and_then(|f| f.get(k))
-            .filter(|v| !v.is_null())
-            .cloned()
-    };
+    let field = |k: &str| meta.and_then(|m| m.field(k)).cloned();
     let text = |k: &str| field(k).and_then(|v| v.as_str().map(str::to_string));
     let unknown = || Value::from("unknown");
     let (messages, bytes, first_seq, last_seq, state_note) = match &s.state {
@@ -236,7 +234,7 @@ fn stream_report(s: &super::Stream) -> StreamReport {
             .iter()
             .map(|c| {
                 let m = c.meta.as_ref();
-                let field = |k: &str| m.and_then(|m| m.fields()).and_then(|f| f.get(k)).cloned();
+                let field = |k: &str| m.and_then(|m| m.field(k)).cloned();
                 let number = |f: fn(&ConsumerState) -> u64| match &c.state {
                     Ok(st) => Value::from(f(st)),
                     Err(_) => unknown(),
@@ -250,7 +248,7 @@ fn stream_report(s: &super::Stream) -> StreamReport {
                     name: c.name.clone(),
                     dir: c.dir.clone(),
                     meta: meta_state(m),
-                    durable: m.and_then(|m| m.fields()).map(|_| {
+                    durable: m.and_then(|m| m.object()).map(|_| {
                         field("durable_name")
                             .and_then(|v| v.as_str().map(|s| !s.is_empty()))
                             .unwrap_or(false)
@@ -285,10 +283,15 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
                 &s.dir,
                 format!("stream `{name}` is encrypted at rest; give the server's key with --key-file to read and plan it"),
             )),
-            MetaContent::Unopened => out.push(Warning::new(
+            MetaContent::Unopened(Unsealed::WrongKey) => out.push(Warning::new(
                 "wrong-key",
                 &meta.path,
                 format!("the key given does not open stream `{name}` (account `{}`); is it the server's current key, or its previous one (--prev-key-file)?", a.name),
+            )),
+            MetaContent::Unopened(Unsealed::Corrupt) => out.push(Warning::new(
+                "damaged-meta",
+                &meta.path,
+                format!("`{}` of stream `{name}` (account `{}`) does not decrypt though the key opened its meta.key: the file is damaged, and the server cannot load the stream", meta.path, a.name),
             )),
             MetaContent::Malformed(e) => out.push(Warning::new(
                 "malformed-meta",
@@ -296,6 +299,13 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
                 format!("`{}` is not valid JSON ({e}); the server cannot load stream `{}`", meta.path, s.dir_name),
             )),
             MetaContent::Json { .. } => {}
+        }
+        if let Some(e @ super::StoreError::Refused { .. }) = meta.unloadable() {
+            out.push(Warning::new(
+                "server-refuses-meta",
+                &meta.path,
+                format!("{e}; the server skips stream `{name}` until the file is repaired"),
+            ));
         }
         if meta.checksum() != ChecksumState::Ok {
             out.push(Warning::new(
@@ -317,12 +327,19 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
         }
         for c in &s.consumers {
             let Some(cm) = &c.meta else { continue };
-            if let MetaContent::Unopened = &cm.content {
+            if let MetaContent::Unopened(why) = &cm.content {
+                let (code, what) = match why {
+                    Unsealed::WrongKey => ("wrong-key", "the key given does not open"),
+                    Unsealed::Corrupt => (
+                        "damaged-meta",
+                        "the key opened meta.key, but meta.inf does not decrypt (the file is damaged) for",
+                    ),
+                };
                 out.push(Warning::new(
-                    "wrong-key",
+                    code,
                     &cm.path,
                     format!(
-                        "the key given does not open consumer `{}` of stream `{name}` (account `{}`)",
+                        "{what} consumer `{}` of stream `{name}` (account `{}`)",
                         c.name, a.name
                     ),
                 ));
@@ -490,12 +507,12 @@ fn ahead_of_stream(
 /// Mirror and source origins that are not in this store: an origin reached through an API
 /// prefix (another account or JetStream domain), or a stream this account does not have.
 fn origin_warnings(account: &super::Account, name: &str, s: &Stream) -> Vec<Warning> {
-    let Some(fields) = s.meta.as_ref().and_then(|m| m.fields()) else {
+    let Some(meta) = s.meta.as_ref() else {
         return Vec::new();
     };
-    let mirror = fields.get("mirror").filter(|v| v.is_object()).into_iter();
-    let sources = fields
-        .get("sources")
+    let mirror = meta.field("mirror").filter(|v| v.is_object()).into_iter();
+    let sources = meta
+        .field("sources")
         .and_then(Value::as_array)
         .into_iter()
         .flatten();

@@ -2,11 +2,15 @@
 //! end-to-end scenarios against real nats-server clusters that lose quorum.
 
 mod apply_cli;
+mod bad_input;
 mod cli;
 mod crash;
 mod e2e_apply;
 mod e2e_encrypted;
 mod e2e_plan;
+mod faults;
 mod fixtures;
+mod in_use;
 mod matrix;
+mod output;
 mod support;
