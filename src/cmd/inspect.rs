@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::Value;
 
 use super::output::{human_bytes, stdout, table};
-use crate::store::report::{Report, StreamReport};
+use crate::store::report::{MetaState, Report, StreamReport};
 use crate::store::{in_use, Store};
 use crate::Error;
 
@@ -115,13 +115,11 @@ fn render(report: &Report) -> String {
                     } else {
                         String::new()
                     },
-                    match &c.ack_pending {
-                        Value::Number(n) => format!("{n} unacked"),
-                        _ => "?".into(),
-                    },
+                    c.ack_pending
+                        .map_or_else(|| "?".into(), |n| format!("{n} unacked")),
                     String::new(),
-                    match (&c.ack_floor_stream_seq, &c.delivered_stream_seq) {
-                        (Value::Number(f), Value::Number(d)) => format!("floor {f}, sent {d}"),
+                    match (c.ack_floor_stream_seq, c.delivered_stream_seq) {
+                        (Some(f), Some(d)) => format!("floor {f}, delivered {d}"),
                         _ => "?".into(),
                     },
                     meta_word(c.meta, c.encrypted),
@@ -155,10 +153,7 @@ fn render(report: &Report) -> String {
 }
 
 fn stream_row(s: &StreamReport) -> Vec<String> {
-    let num = |v: &Value| match v {
-        Value::Number(n) => n.to_string(),
-        _ => "?".into(),
-    };
+    let num = |v: &Option<u64>| v.map_or_else(|| "?".into(), |n| n.to_string());
     let placement = match &s.placement {
         None => "-".to_string(),
         Some(Value::Object(p)) => p
@@ -171,10 +166,7 @@ fn stream_row(s: &StreamReport) -> Vec<String> {
             .join(","),
         Some(other) => other.to_string(),
     };
-    let bytes = match &s.bytes {
-        Value::Number(n) => n.as_u64().map(human_bytes).unwrap_or_default(),
-        _ => "?".into(),
-    };
+    let bytes = s.bytes.map_or_else(|| "?".into(), human_bytes);
     vec![
         s.name.clone(),
         s.replicas.map_or("?".into(), |r| r.to_string()),
@@ -189,11 +181,10 @@ fn stream_row(s: &StreamReport) -> Vec<String> {
     ]
 }
 
-/// `ok`, `missing`, `malformed`, `encrypted` (no key), `wrong-key`, or `ok, encrypted`
-/// when a key opened it.
-fn meta_word(meta: &str, encrypted: bool) -> String {
+/// The meta state's word, or `ok, encrypted` when a key opened it.
+fn meta_word(meta: MetaState, encrypted: bool) -> String {
     match (meta, encrypted) {
-        ("ok", true) => "ok, encrypted".into(),
-        (word, _) => word.into(),
+        (MetaState::Ok, true) => "ok, encrypted".into(),
+        (state, _) => state.word().into(),
     }
 }

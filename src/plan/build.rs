@@ -122,7 +122,7 @@ pub fn plan(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Manifes
             account.dir.clone()
         } else {
             warnings.push(Warning {
-                code: "system-account-has-data".into(),
+                code: report::WarningCode::SystemAccountHasData,
                 path: Some(account.dir.clone()),
                 message: format!(
                     "account `{}` holds the Raft state and other data; only `{}` is removed",

@@ -170,7 +170,7 @@ fn custom_system_account_and_shared_system_dir() {
     assert!(m
         .warnings
         .iter()
-        .any(|w| w.code == "system-account-has-data"));
+        .any(|w| w.code == crate::store::report::WarningCode::SystemAccountHasData));
 }
 
 #[test]
@@ -328,12 +328,16 @@ fn a_field_the_server_cannot_decode_is_refused_by_name() {
         );
         // inspect says so for that file.
         let report = crate::store::report::Report::new(&store);
-        assert_eq!(report.accounts[0].streams[0].meta, "refused", "{bad}");
+        assert_eq!(
+            report.accounts[0].streams[0].meta,
+            crate::store::report::MetaState::Refused,
+            "{bad}"
+        );
         assert!(
             report
                 .warnings
                 .iter()
-                .any(|w| w.code == "server-refuses-meta"),
+                .any(|w| w.code == crate::store::report::WarningCode::ServerRefusesMeta),
             "{bad}"
         );
     }

@@ -468,7 +468,10 @@ fn warnings_name_the_data_at_risk() {
         "{codes:?}"
     );
     let jobs = &report["accounts"][0]["streams"][1];
-    assert_eq!(jobs["consumers"][0]["ack_floor_stream_seq"], "unknown");
+    assert_eq!(
+        jobs["consumers"][0]["ack_floor_stream_seq"],
+        serde_json::Value::Null
+    );
     assert_eq!(
         jobs["consumers"][0]["state_note"],
         "o.dat is truncated or corrupt"

@@ -1,265 +1,112 @@
-//! What `inspect` reports about a store, and the warnings `plan` repeats.
-//!
-//! # Wire format
-//!
-//! `js-recover inspect --json` prints one JSON object (schema `js-recover/inspect`,
-//! version 1):
-//!
-//! ```json
-//! { "schema": "js-recover/inspect", "schema_version": 1, "tool_version": "0.1.0",
-//!   "store": "/abs/store_dir",
-//!   "accounts": [ { "name": "A", "dir": "jetstream/A", "streams": [ {
-//!       "name": "ORDERS", "dir": "jetstream/A/streams/ORDERS", "meta": "ok",
-//!       "replicas": 3, "placement": {"cluster": "C1"}, "retention": "limits",
-//!       "storage": "file", "subjects": ["orders.>"], "mirror": null, "sources": [],
-//!       "encrypted": false, "checksum": "ok",
-//!       "messages": 50, "bytes": 4242, "first_seq": 1, "last_seq": 50, "state_note": null,
-//!       "consumers": [ { "name": "PROC", "dir": "...", "meta": "ok", "durable": true,
-//!                        "replicas": 0, "ack_policy": "explicit", "encrypted": false,
-//!                        "checksum": "ok", "ack_floor_stream_seq": 20,
-//!                        "delivered_stream_seq": 25, "ack_pending": 5, "redelivered": 0,
-//!                        "state_note": null } ] } ] } ],
-//!   "raft": [ { "account": "$SYS", "dir": "jetstream/$SYS/_js_", "files": 40, "bytes": 9000,
-//!               "groups": [ { "name": "S-R3F-x", "kind": "stream", "files": 5, "dirs": 2,
-//!                             "bytes": 900, "fingerprint": "sha256:..." } ] } ],
-//!   "warnings": [ { "code": "interest-retention", "path": "...", "message": "..." } ] }
-//! ```
-//!
-//! `meta` is `ok`, `missing`, `malformed`, `encrypted` (no key given) or `wrong-key` (the
-//! keys given do not open it); an encrypted file the key opened is `ok`, with `encrypted`
-//! true. Fields read from the configuration are `null` when it cannot be read. `checksum` is `ok`, `bad` or `missing`. `messages`,
-//! `bytes`, `first_seq` and `last_seq` come from `msgs/index.db` when its checksum verifies
-//! and are the string `"unknown"` otherwise, with `state_note` saying why; `state_note` also
-//! says when `index.db` is older than the message blocks (a server that did not stop
-//! cleanly), and the counts may then be behind. A consumer's `ack_floor_stream_seq`,
-//! `delivered_stream_seq`, `ack_pending` and `redelivered` come from its `o.dat` in the same
-//! way.
+//! The warning rules: conditions that put data at risk or that a reviewer must know
+//! about. [`WarningCode`] is the one list of codes: `inspect` and `plan` emit only these,
+//! and the README's warnings table has a row for each.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::consumer_state::{ConsumerState, StateError};
-use super::crypto::Unsealed;
-use super::index_db::IndexError;
-use super::{ChecksumState, MetaContent, MetaFile, Store, Stream};
+use super::super::consumer_state::{ConsumerState, StateError};
+use super::super::crypto::Unsealed;
+use super::super::index_db::IndexError;
+use super::super::{ChecksumState, MetaContent, Store, Stream};
 
-pub const SCHEMA: &str = "js-recover/inspect";
+/// Every warning js-recover gives, by its stable code (kebab-case on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WarningCode {
+    /// An entry of the store the server skips (not a directory, a half-deleted stream...).
+    SkippedEntry,
+    /// Encrypted at rest and no key given.
+    Encrypted,
+    /// The key given does not open a stream or consumer.
+    WrongKey,
+    /// The key opened `meta.key` but `meta.inf` does not decrypt.
+    DamagedMeta,
+    /// `meta.inf` is not JSON.
+    MalformedMeta,
+    /// `meta.inf` is JSON, but a field the server cannot decode.
+    ServerRefusesMeta,
+    /// `meta.sum` wrong or missing.
+    ChecksumMismatch,
+    InterestRetention,
+    WorkqueueRetention,
+    MirrorOriginNotInStore,
+    SourceOriginNotInStore,
+    /// No `msgs/index.db`: the server rebuilds it.
+    MissingIndex,
+    /// `o.dat` cannot be decoded.
+    ConsumerStateUnreadable,
+    /// A consumer was delivered past the stream's last sequence.
+    ConsumerAheadOfStream,
+    /// The system account holds data besides the Raft state.
+    SystemAccountHasData,
+}
 
-const STALE_INDEX: &str = "msgs/index.db is older than the newest message block (the server did \
-     not stop cleanly, or the store was copied without keeping times); counts may be behind, and \
-     the server recounts at load";
+impl WarningCode {
+    /// Every code, in the order the README lists them.
+    pub const ALL: [WarningCode; 15] = [
+        WarningCode::InterestRetention,
+        WarningCode::WorkqueueRetention,
+        WarningCode::ConsumerAheadOfStream,
+        WarningCode::ConsumerStateUnreadable,
+        WarningCode::MirrorOriginNotInStore,
+        WarningCode::SourceOriginNotInStore,
+        WarningCode::ChecksumMismatch,
+        WarningCode::MalformedMeta,
+        WarningCode::ServerRefusesMeta,
+        WarningCode::MissingIndex,
+        WarningCode::Encrypted,
+        WarningCode::WrongKey,
+        WarningCode::DamagedMeta,
+        WarningCode::SkippedEntry,
+        WarningCode::SystemAccountHasData,
+    ];
+
+    /// The code as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningCode::SkippedEntry => "skipped-entry",
+            WarningCode::Encrypted => "encrypted",
+            WarningCode::WrongKey => "wrong-key",
+            WarningCode::DamagedMeta => "damaged-meta",
+            WarningCode::MalformedMeta => "malformed-meta",
+            WarningCode::ServerRefusesMeta => "server-refuses-meta",
+            WarningCode::ChecksumMismatch => "checksum-mismatch",
+            WarningCode::InterestRetention => "interest-retention",
+            WarningCode::WorkqueueRetention => "workqueue-retention",
+            WarningCode::MirrorOriginNotInStore => "mirror-origin-not-in-store",
+            WarningCode::SourceOriginNotInStore => "source-origin-not-in-store",
+            WarningCode::MissingIndex => "missing-index",
+            WarningCode::ConsumerStateUnreadable => "consumer-state-unreadable",
+            WarningCode::ConsumerAheadOfStream => "consumer-ahead-of-stream",
+            WarningCode::SystemAccountHasData => "system-account-has-data",
+        }
+    }
+}
+
+impl std::fmt::Display for WarningCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Something a reviewer should know before going on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Warning {
-    /// A stable identifier, e.g. `interest-retention`.
-    pub code: String,
+    pub code: WarningCode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     pub message: String,
 }
 
 impl Warning {
-    fn new(code: &str, path: &str, message: String) -> Self {
+    pub fn new(code: WarningCode, path: &str, message: String) -> Self {
         Warning {
-            code: code.into(),
+            code,
             path: Some(path.into()),
             message,
         }
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub schema: &'static str,
-    pub schema_version: u32,
-    pub tool_version: &'static str,
-    pub store: String,
-    pub accounts: Vec<AccountReport>,
-    pub raft: Vec<RaftReport>,
-    pub warnings: Vec<Warning>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct AccountReport {
-    pub name: String,
-    pub dir: String,
-    pub streams: Vec<StreamReport>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct StreamReport {
-    pub name: String,
-    pub dir: String,
-    pub meta: &'static str,
-    pub replicas: Option<i64>,
-    pub placement: Option<Value>,
-    pub retention: Option<String>,
-    pub storage: Option<String>,
-    pub subjects: Vec<String>,
-    pub mirror: Option<Value>,
-    pub sources: Vec<Value>,
-    pub encrypted: bool,
-    pub checksum: ChecksumState,
-    pub messages: Value,
-    pub bytes: Value,
-    pub first_seq: Value,
-    pub last_seq: Value,
-    pub state_note: Option<String>,
-    pub consumers: Vec<ConsumerReport>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ConsumerReport {
-    pub name: String,
-    pub dir: String,
-    pub meta: &'static str,
-    pub durable: Option<bool>,
-    pub replicas: Option<i64>,
-    pub ack_policy: Option<String>,
-    pub encrypted: bool,
-    pub checksum: ChecksumState,
-    pub ack_floor_stream_seq: Value,
-    pub delivered_stream_seq: Value,
-    pub ack_pending: Value,
-    pub redelivered: Value,
-    pub state_note: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RaftReport {
-    pub account: String,
-    pub dir: String,
-    pub files: u64,
-    pub bytes: u64,
-    pub groups: Vec<super::RaftGroup>,
-}
-
-impl Report {
-    pub fn new(store: &Store) -> Report {
-        let accounts = store
-            .accounts
-            .iter()
-            .filter(|a| !a.streams.is_empty() || a.raft.is_none())
-            .map(|a| AccountReport {
-                name: a.name.clone(),
-                dir: a.dir.clone(),
-                streams: a.streams.iter().map(stream_report).collect(),
-            })
-            .collect();
-        let raft = store
-            .accounts
-            .iter()
-            .filter_map(|a| {
-                let r = a.raft.as_ref()?;
-                Some(RaftReport {
-                    account: a.name.clone(),
-                    dir: r.dir.clone(),
-                    files: r.groups.iter().map(|g| g.size.files).sum(),
-                    bytes: r.groups.iter().map(|g| g.size.bytes).sum(),
-                    groups: r.groups.clone(),
-                })
-            })
-            .collect();
-        Report {
-            schema: SCHEMA,
-            schema_version: 1,
-            tool_version: env!("CARGO_PKG_VERSION"),
-            store: store.root.display().to_string(),
-            accounts,
-            raft,
-            warnings: warnings(store),
-        }
-    }
-}
-
-fn meta_state(meta: Option<&MetaFile>) -> &'static str {
-    match meta.map(|m| &m.content) {
-        None => "missing",
-        Some(MetaContent::Json { refused, .. }) if !refused.is_empty() => "refused",
-        Some(MetaContent::Json { .. }) => "ok",
-        Some(MetaContent::Encrypted) => "encrypted",
-        Some(MetaContent::Unopened(Unsealed::WrongKey)) => "wrong-key",
-        Some(MetaContent::Unopened(Unsealed::Corrupt)) => "damaged",
-        Some(MetaContent::Malformed(_)) => "malformed",
-    }
-}
-
-fn stream_report(s: &super::Stream) -> StreamReport {
-    let meta = s.meta.as_ref();
-    let field = |k: &str| meta.and_then(|m| m.field(k)).cloned();
-    let text = |k: &str| field(k).and_then(|v| v.as_str().map(str::to_string));
-    let unknown = || Value::from("unknown");
-    let (messages, bytes, first_seq, last_seq, state_note) = match &s.state {
-        Ok(st) => (
-            st.messages.into(),
-            st.bytes.into(),
-            st.first_seq.into(),
-            st.last_seq.into(),
-            s.state_stale.then(|| STALE_INDEX.to_string()),
-        ),
-        Err(e) => (
-            unknown(),
-            unknown(),
-            unknown(),
-            unknown(),
-            Some(e.to_string()),
-        ),
-    };
-    StreamReport {
-        name: text("name").unwrap_or_else(|| s.dir_name.clone()),
-        dir: s.dir.clone(),
-        meta: meta_state(meta),
-        replicas: meta.and_then(|m| m.replicas()),
-        placement: field("placement"),
-        retention: text("retention"),
-        storage: text("storage"),
-        subjects: field("subjects")
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default(),
-        mirror: field("mirror"),
-        sources: field("sources")
-            .and_then(|v| v.as_array().cloned())
-            .unwrap_or_default(),
-        encrypted: meta.is_some_and(|m| m.is_encrypted()),
-        checksum: meta.map_or(ChecksumState::Missing, |m| m.checksum()),
-        messages,
-        bytes,
-        first_seq,
-        last_seq,
-        state_note,
-        consumers: s
-            .consumers
-            .iter()
-            .map(|c| {
-                let m = c.meta.as_ref();
-                let field = |k: &str| m.and_then(|m| m.field(k)).cloned();
-                let number = |f: fn(&ConsumerState) -> u64| match &c.state {
-                    Ok(st) => Value::from(f(st)),
-                    Err(_) => unknown(),
-                };
-                ConsumerReport {
-                    ack_floor_stream_seq: number(|s| s.ack_floor_stream_seq),
-                    delivered_stream_seq: number(|s| s.delivered_stream_seq),
-                    ack_pending: number(|s| s.ack_pending),
-                    redelivered: number(|s| s.redelivered),
-                    state_note: c.state.as_ref().err().map(|e| e.to_string()),
-                    name: c.name.clone(),
-                    dir: c.dir.clone(),
-                    meta: meta_state(m),
-                    durable: m.and_then(|m| m.object()).map(|_| {
-                        field("durable_name")
-                            .and_then(|v| v.as_str().map(|s| !s.is_empty()))
-                            .unwrap_or(false)
-                    }),
-                    replicas: m.and_then(|m| m.replicas()),
-                    ack_policy: field("ack_policy").and_then(|v| v.as_str().map(str::to_string)),
-                    encrypted: m.is_some_and(|m| m.is_encrypted()),
-                    checksum: m.map_or(ChecksumState::Missing, |m| m.checksum()),
-                }
-            })
-            .collect(),
     }
 }
 
@@ -269,7 +116,7 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
         .notes
         .iter()
         .map(|n| Warning {
-            code: "skipped-entry".into(),
+            code: WarningCode::SkippedEntry,
             path: None,
             message: n.clone(),
         })
@@ -279,37 +126,37 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
         let name = meta.str_field("name").unwrap_or(&s.dir_name);
         match &meta.content {
             MetaContent::Encrypted => out.push(Warning::new(
-                "encrypted",
+                WarningCode::Encrypted,
                 &s.dir,
                 format!("stream `{name}` is encrypted at rest; give the server's key with --key-file to read and plan it"),
             )),
             MetaContent::Unopened(Unsealed::WrongKey) => out.push(Warning::new(
-                "wrong-key",
+                WarningCode::WrongKey,
                 &meta.path,
                 format!("the key given does not open stream `{name}` (account `{}`); is it the server's current key, or its previous one (--prev-key-file)?", a.name),
             )),
             MetaContent::Unopened(Unsealed::Corrupt) => out.push(Warning::new(
-                "damaged-meta",
+                WarningCode::DamagedMeta,
                 &meta.path,
                 format!("`{}` of stream `{name}` (account `{}`) does not decrypt though the key opened its meta.key: the file is damaged, and the server cannot load the stream", meta.path, a.name),
             )),
             MetaContent::Malformed(e) => out.push(Warning::new(
-                "malformed-meta",
+                WarningCode::MalformedMeta,
                 &meta.path,
                 format!("`{}` is not valid JSON ({e}); the server cannot load stream `{}`", meta.path, s.dir_name),
             )),
             MetaContent::Json { .. } => {}
         }
-        if let Some(e @ super::StoreError::Refused { .. }) = meta.unloadable() {
+        if let Some(e @ super::super::StoreError::Refused { .. }) = meta.unloadable() {
             out.push(Warning::new(
-                "server-refuses-meta",
+                WarningCode::ServerRefusesMeta,
                 &meta.path,
                 format!("{e}; the server skips stream `{name}` until the file is repaired"),
             ));
         }
         if meta.checksum() != ChecksumState::Ok {
             out.push(Warning::new(
-                "checksum-mismatch",
+                WarningCode::ChecksumMismatch,
                 &meta.sum_path,
                 format!("meta.sum of stream `{name}` is {}: the server skips this stream until it is recomputed", checksum_word(meta.checksum())),
             ));
@@ -320,7 +167,7 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
         out.extend(origin_warnings(a, name, s));
         if matches!(s.state, Err(IndexError::Missing)) {
             out.push(Warning::new(
-                "missing-index",
+                WarningCode::MissingIndex,
                 &s.dir,
                 format!("stream `{name}` has no msgs/index.db (the server was killed?); the server rebuilds it from the message blocks at load"),
             ));
@@ -329,9 +176,9 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
             let Some(cm) = &c.meta else { continue };
             if let MetaContent::Unopened(why) = &cm.content {
                 let (code, what) = match why {
-                    Unsealed::WrongKey => ("wrong-key", "the key given does not open"),
+                    Unsealed::WrongKey => (WarningCode::WrongKey, "the key given does not open"),
                     Unsealed::Corrupt => (
-                        "damaged-meta",
+                        WarningCode::DamagedMeta,
                         "the key opened meta.key, but meta.inf does not decrypt (the file is damaged) for",
                     ),
                 };
@@ -346,7 +193,7 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
             }
             if let MetaContent::Malformed(e) = &cm.content {
                 out.push(Warning::new(
-                    "malformed-meta",
+                    WarningCode::MalformedMeta,
                     &cm.path,
                     format!(
                         "`{}` is not valid JSON ({e}); the server cannot load consumer `{}`",
@@ -357,8 +204,8 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
             match &c.state {
                 Err(e @ (StateError::Corrupt | StateError::UnknownVersion { .. })) => {
                     out.push(Warning::new(
-                        "consumer-state-unreadable",
-                        &format!("{}/{}", c.dir, super::consumer_state::STATE_FILE),
+                        WarningCode::ConsumerStateUnreadable,
+                        &format!("{}/{}", c.dir, super::super::consumer_state::STATE_FILE),
                         format!(
                             "consumer `{}` of stream `{name}`: {e}; the server fails to load this \
                              consumer, and on an interest or work-queue stream deletes what only it \
@@ -376,7 +223,7 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
             }
             if cm.checksum() == ChecksumState::Missing {
                 out.push(Warning::new(
-                    "checksum-mismatch",
+                    WarningCode::ChecksumMismatch,
                     &cm.sum_path,
                     format!("consumer `{}` of stream `{name}` has no meta.sum: the server skips it until one is written", c.name),
                 ));
@@ -449,11 +296,16 @@ fn retention_warning(name: &str, retention: &str, s: &Stream) -> Warning {
                  load loses its deliveries awaiting ack, and they are delivered again to whichever \
                  consumer comes next. Every consumer must stay loadable.";
     }
-    Warning::new(&format!("{retention}-retention"), &s.dir, msg)
+    let code = if retention == "interest" {
+        WarningCode::InterestRetention
+    } else {
+        WarningCode::WorkqueueRetention
+    };
+    Warning::new(code, &s.dir, msg)
 }
 
 /// For a consumer a standalone server would refuse as it is: why, and that plan fixes it.
-fn replicas_note(c: &super::Consumer) -> String {
+fn replicas_note(c: &super::super::Consumer) -> String {
     match c.meta.as_ref().and_then(|m| m.replicas()) {
         Some(r) if r > 1 => format!(
             " (num_replicas {r}: refused by a standalone server until edited; `plan` sets it to 0)"
@@ -492,7 +344,7 @@ fn ahead_of_stream(
     let st = s.state.as_ref().ok().filter(|_| !s.state_stale)?;
     (cs.delivered_stream_seq > st.last_seq).then(|| {
         Warning::new(
-            "consumer-ahead-of-stream",
+            WarningCode::ConsumerAheadOfStream,
             dir,
             format!(
                 "consumer `{consumer}` of stream `{stream}` was delivered up to seq {}, but this copy \
@@ -506,7 +358,7 @@ fn ahead_of_stream(
 
 /// Mirror and source origins that are not in this store: an origin reached through an API
 /// prefix (another account or JetStream domain), or a stream this account does not have.
-fn origin_warnings(account: &super::Account, name: &str, s: &Stream) -> Vec<Warning> {
+fn origin_warnings(account: &super::super::Account, name: &str, s: &Stream) -> Vec<Warning> {
     let Some(meta) = s.meta.as_ref() else {
         return Vec::new();
     };
@@ -543,8 +395,13 @@ fn origin_warnings(account: &super::Account, name: &str, s: &Stream) -> Vec<Warn
             None if in_account(origin_name) => continue,
             None => format!("which is not in this store (account `{}`)", account.name),
         };
+        let code = if kind == "mirror" {
+            WarningCode::MirrorOriginNotInStore
+        } else {
+            WarningCode::SourceOriginNotInStore
+        };
         out.push(Warning::new(
-            &format!("{kind}-origin-not-in-store"),
+            code,
             &s.dir,
             format!(
                 "stream `{name}` {verb} `{origin_name}` {why}: what `{name}` holds is kept, but it \
