@@ -262,7 +262,7 @@ impl Snapshot {
             .map(|e| (e.path.clone(), e.clone()))
             .collect();
         let edited = m.changes.iter().filter_map(|c| match c {
-            Change::Edit(e) => Some(e.path.clone()),
+            Change::Edit(_) | Change::Mkdir(_) => Some(c.path().to_string()),
             Change::Remove(_) => None,
         });
         let dirs = dirs

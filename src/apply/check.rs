@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{Found, ManifestProblem, Mismatch};
 use super::ApplyError;
-use crate::plan::manifest::{sha256_hex, SCHEMA, SCHEMA_VERSION};
+use crate::plan::manifest::{sha256_hex, SCHEMA, SCHEMA_VERSIONS};
 use crate::plan::{Change, Manifest};
 use crate::store::file::{FileKind, ReadError};
 use crate::store::tree::{self, Entry};
@@ -31,7 +31,7 @@ pub fn load(path: &Path, bytes: Vec<u8>) -> Result<Loaded, ApplyError> {
     };
     let manifest: Manifest =
         serde_json::from_slice(&bytes).map_err(|e| bad(ManifestProblem::NotJson(e)))?;
-    if manifest.schema != SCHEMA || manifest.schema_version != SCHEMA_VERSION {
+    if manifest.schema != SCHEMA || !SCHEMA_VERSIONS.contains(&manifest.schema_version) {
         return Err(bad(ManifestProblem::Schema {
             schema: manifest.schema,
             version: manifest.schema_version,
@@ -66,9 +66,13 @@ pub fn read_plan(path: &Path) -> Result<Loaded, ApplyError> {
     load(path, bytes)
 }
 
-/// A manifest may only touch what `plan` touches: `meta.inf`/`meta.sum` files and whole
-/// directories under `jetstream/`, each named once, by a relative path that stays inside the
-/// store, with contents matching their hashes.
+/// The files a plan may write: metadata and consumer state, nothing else.
+const EDITABLE: [&str; 3] = ["meta.inf", "meta.sum", "o.dat"];
+
+/// A manifest may only touch what `plan` touches: `meta.inf`, `meta.sum` and `o.dat` files,
+/// directories it creates and whole directories it removes under `jetstream/`, each named
+/// once, by a relative path that stays inside the store, with contents matching their
+/// hashes.
 pub fn validate(m: &Manifest) -> Result<(), ManifestProblem> {
     if !Path::new(&m.store).is_absolute() {
         return Err(ManifestProblem::StoreNotAbsolute(m.store.clone()));
@@ -86,7 +90,7 @@ pub fn validate(m: &Manifest) -> Result<(), ManifestProblem> {
         match change {
             Change::Edit(e) => {
                 let name = path.rsplit('/').next().unwrap_or_default();
-                if name != "meta.inf" && name != "meta.sum" {
+                if !EDITABLE.contains(&name) {
                     return Err(ManifestProblem::NotAMetaFile(path.into()));
                 }
                 let base64 = |source| ManifestProblem::Base64 {
@@ -109,6 +113,17 @@ pub fn validate(m: &Manifest) -> Result<(), ManifestProblem> {
                 }
             }
             Change::Remove(_) => removed.push(path.to_string()),
+            Change::Mkdir(d) => {
+                if m.schema_version == 1 {
+                    return Err(ManifestProblem::MkdirInVersion1(path.into()));
+                }
+                if d.mode & !0o7777 != 0 {
+                    return Err(ManifestProblem::Mode {
+                        path: path.into(),
+                        mode: d.mode,
+                    });
+                }
+            }
         }
     }
     for r in &removed {
@@ -150,6 +165,11 @@ pub struct Ancestors {
 }
 
 impl Ancestors {
+    /// `rel` is a directory the plan creates: later paths may go through it.
+    pub fn planned(&mut self, root: &Path, rel: &str) {
+        self.checked.insert(root.join(rel));
+    }
+
     pub fn check(&mut self, root: &Path, rel: &str) -> Result<PathBuf, Mismatch> {
         let mut at = root.to_path_buf();
         let parts: Vec<&str> = rel.split('/').collect();
@@ -220,7 +240,13 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
                             drift.push(found(Found::Gone));
                             continue;
                         }
-                        let parent = abs.parent().expect("a store path has a parent");
+                        // Owned like the nearest directory that exists (the parent may be
+                        // one the plan creates).
+                        let parent = abs
+                            .ancestors()
+                            .skip(1)
+                            .find(|a| a.is_dir())
+                            .expect("the store root exists");
                         let entry = Entry::stat(parent, String::new())?;
                         originals.push(Original {
                             index,
@@ -258,6 +284,10 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
                     }
                 }
             }
+            Change::Mkdir(_) => match crate::store::file::kind_at(&abs) {
+                None => ancestors.planned(root, change.path()),
+                Some(_) => drift.push(found(Found::ExistsNow)),
+            },
             Change::Remove(r) => match crate::store::file::kind_at(&abs) {
                 Some(FileKind::Directory) => {
                     let now = tree::summarize(&abs)?;

@@ -251,6 +251,21 @@ pub fn replace_files(
     Ok(())
 }
 
+/// Creates directory `path` (which must not exist) with `perms`, whatever the umask. Not
+/// synced: sync its parent.
+pub fn create_dir(path: &Path, perms: Perms) -> Result<(), ApplyError> {
+    failpoint::io(IoOp::Write)
+        .and_then(|_| std::fs::DirBuilder::new().mode(perms.mode).create(path))
+        .map_err(ApplyError::io("create", path))?;
+    let me = whoami();
+    if (perms.uid, perms.gid) != (me.uid, me.gid) {
+        std::os::unix::fs::chown(path, Some(perms.uid), Some(perms.gid))
+            .map_err(ApplyError::io("set the owner of", path))?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(perms.mode & 0o7777))
+        .map_err(ApplyError::io("set the mode of", path))
+}
+
 /// Creates a directory only this user can read (a backup holds the store's metadata).
 pub fn create_private_dir(dir: &Path) -> Result<(), ApplyError> {
     failpoint::io(IoOp::Write)

@@ -38,6 +38,8 @@ pub enum Found {
     AlreadyApplied,
     /// The plan creates it, and it exists.
     ExistsNow,
+    /// A directory the plan creates holds what the plan did not put there.
+    DirHasOthers(Vec<String>),
     ContentsChanged {
         sha256: String,
         expected: String,
@@ -82,6 +84,11 @@ impl std::fmt::Display for Found {
                 f.write_str("it already has the contents this plan writes (applied already?)")
             }
             Found::ExistsNow => f.write_str("it exists now; the plan would create it"),
+            Found::DirHasOthers(names) => write!(
+                f,
+                "it holds entries apply did not create since apply: {}",
+                names.join(", ")
+            ),
             Found::ContentsChanged { sha256, expected } => write!(
                 f,
                 "its contents changed (sha256 {}, the plan expects {})",
@@ -149,7 +156,7 @@ pub enum ManifestProblem {
     PathLeavesStore(String),
     #[error("`{0}` is changed twice")]
     ChangedTwice(String),
-    #[error("`{0}` is not a meta.inf or meta.sum file; plans edit nothing else")]
+    #[error("`{0}` is not a meta.inf, meta.sum or o.dat file; plans edit nothing else")]
     NotAMetaFile(String),
     #[error("`{path}`: bad base64")]
     Base64 {
@@ -165,6 +172,8 @@ pub enum ManifestProblem {
     Mode { path: String, mode: u32 },
     #[error("`{inner}` is inside `{outer}`, which is also removed")]
     Nested { inner: String, outer: String },
+    #[error("`{0}`: schema version 1 has no `mkdir`")]
+    MkdirInVersion1(String),
 }
 
 /// Why a backup directory cannot be trusted, or is not one.

@@ -227,6 +227,30 @@ impl Record {
     }
 }
 
+/// Names in directory `dir` (the plan's `rel`) that no change of the plan puts there (its
+/// files, their temporary siblings, directories it creates).
+fn unplanned_entries(dir: &Path, rel: &str, changes: &[Change]) -> Result<Vec<String>, ApplyError> {
+    let planned: std::collections::HashSet<&str> = changes
+        .iter()
+        .filter(|c| super::backup::parent_of(c.path()) == rel)
+        .filter_map(|c| c.path().rsplit('/').next())
+        .collect();
+    let mut others = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(ApplyError::io("read", dir))? {
+        let entry = entry.map_err(ApplyError::io("read", dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let temp_of = name.strip_prefix('.').and_then(|n| {
+            n.strip_suffix(".js-recover.tmp")
+                .or(n.strip_suffix(".js-recover.restore"))
+        });
+        if !planned.contains(name.as_str()) && !temp_of.is_some_and(|t| planned.contains(t)) {
+            others.push(name);
+        }
+    }
+    others.sort();
+    Ok(others)
+}
+
 /// The store whose store_dir (or `jetstream/`) `dir` is, if it is one.
 pub fn as_store(dir: &Path) -> Option<PathBuf> {
     if file::kind_at(&dir.join(crate::store::JETSTREAM_DIR)) == Some(FileKind::Directory) {
@@ -300,10 +324,22 @@ pub enum DirState {
     Lost,
 }
 
+/// Where a directory the plan creates stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MadeState {
+    Absent,
+    /// There; `others` are entries in it that the plan did not put there.
+    Present {
+        others: Vec<String>,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub struct Assessment {
     pub files: Vec<(usize, FileState)>,
     pub dirs: Vec<(usize, DirState)>,
+    /// Directories the plan creates.
+    pub made: Vec<(usize, MadeState)>,
     /// Apply's and rollback's temporary files left in the store by a crash.
     pub temps: Vec<PathBuf>,
     /// Copies into the backup a crash cut short.
@@ -328,6 +364,16 @@ impl Assessment {
                 });
             }
         }
+        for (i, s) in &self.made {
+            if let MadeState::Present { others } = s {
+                if !others.is_empty() {
+                    out.push(Mismatch {
+                        path: changes[*i].path().into(),
+                        found: Found::DirHasOthers(others.clone()),
+                    });
+                }
+            }
+        }
         for (i, s) in &self.dirs {
             let found = match s {
                 DirState::Recreated => Found::DirRecreated,
@@ -349,13 +395,25 @@ pub fn assess(record: &Record) -> Result<Assessment, ApplyError> {
     let mut a = Assessment {
         files: Vec::new(),
         dirs: Vec::new(),
+        made: Vec::new(),
         temps: Vec::new(),
         partials: Vec::new(),
     };
     let mut ancestors = check::Ancestors::default();
-    for (index, change) in record.loaded.manifest.changes.iter().enumerate() {
+    let changes = &record.loaded.manifest.changes;
+    for (index, change) in changes.iter().enumerate() {
         let path = ancestors.check(root, change.path());
         match change {
+            Change::Mkdir(d) => {
+                ancestors.planned(root, &d.path);
+                let state = match path.ok().filter(|p| p.is_dir()) {
+                    None => MadeState::Absent,
+                    Some(p) => MadeState::Present {
+                        others: unplanned_entries(&p, &d.path, changes)?,
+                    },
+                };
+                a.made.push((index, state));
+            }
             Change::Edit(e) => {
                 let path = match path {
                     Ok(p) => p,

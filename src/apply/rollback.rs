@@ -332,6 +332,22 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
         failpoint::hit("dir-restored", done.dirs_restored - 1)?;
     }
 
+    // Directories the plan created, children first; anything a server wrote into one
+    // since was refused above, or (with --force) goes into `displaced/` with it.
+    for (index, state) in assessment.made.iter().rev() {
+        let record::MadeState::Present { others } = state else {
+            continue;
+        };
+        let path = root.join(changes[*index].path());
+        if others.is_empty() {
+            durable::remove(&path)?;
+        } else {
+            done.displaced
+                .push(displace(&backup.displaced(), *index, &path)?);
+        }
+        done.dirs_restored += 1;
+    }
+
     // Every file's and directory's time, where rollback (this run or one a crash cut
     // short) left the contents original: renames move directory times.
     let mut dirs = BTreeSet::new();
@@ -361,10 +377,10 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
         } else {
             root.join(rel)
         };
-        synced.push(dir.clone());
         let Some(entry) = before.get(rel) else {
             continue;
         };
+        synced.push(dir.clone());
         let expected = children.get(rel.as_str()).unwrap_or(&empty);
         let Ok(read) = std::fs::read_dir(&dir) else {
             continue;

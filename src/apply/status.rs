@@ -9,7 +9,8 @@
 //! item per journal entry: `seq`, `at`, `kind`, `user`, `host`, `detail`), `plan` (the
 //! manifest's `created_at` and `summary`) and `store_check` (null when the store is gone):
 //! counts of edited files that are `original`, `applied` or `changed`, of removed directories
-//! `in_store` or `in_backup`, leftover temporary files, `changed_since_apply`, and `matches`:
+//! `in_store` or `in_backup`, of directories the plan creates that exist (`dirs_made`),
+//! leftover temporary files, `changed_since_apply`, and `matches`:
 //! `applied`, `original` or `neither`.
 
 use std::path::PathBuf;
@@ -68,6 +69,8 @@ pub struct StoreCheck {
     pub files_applied: usize,
     pub files_changed: Vec<String>,
     pub dirs_in_store: usize,
+    /// Directories the plan creates that exist.
+    pub dirs_made: usize,
     pub dirs_in_backup: usize,
     pub dirs_other: Vec<String>,
     pub leftover_temps: usize,
@@ -157,19 +160,26 @@ fn check_store(record: &Record) -> Result<StoreCheck, ApplyError> {
         .filter(|(_, s)| *s == DirState::InBackup)
         .count();
     let clean = a.temps.is_empty() && a.partials.is_empty();
-    let matches = if clean && applied == a.files.len() && in_backup == a.dirs.len() {
-        "applied"
-    } else if clean && original == a.files.len() && in_store == a.dirs.len() {
-        "original"
-    } else {
-        "neither"
-    };
+    let made = a
+        .made
+        .iter()
+        .filter(|(_, s)| matches!(s, record::MadeState::Present { .. }))
+        .count();
+    let matches =
+        if clean && applied == a.files.len() && in_backup == a.dirs.len() && made == a.made.len() {
+            "applied"
+        } else if clean && original == a.files.len() && in_store == a.dirs.len() && made == 0 {
+            "original"
+        } else {
+            "neither"
+        };
     Ok(StoreCheck {
         files_original: original,
         files_applied: applied,
         files_changed,
         dirs_in_store: in_store,
         dirs_in_backup: in_backup,
+        dirs_made: made,
         dirs_other,
         leftover_temps: a.temps.len(),
         changed_since_apply,

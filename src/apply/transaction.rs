@@ -241,6 +241,23 @@ fn carry_out(
         failpoint::hit("moved", dirs_removed - 1)?;
     }
 
+    // Directories the plan creates, parents first, owned like their parent.
+    for change in &m.changes {
+        let Change::Mkdir(d) = change else { continue };
+        let path = root.join(&d.path);
+        let parent_entry = crate::store::tree::Entry::stat(&parent(&path), String::new())?;
+        durable::create_dir(
+            &path,
+            Perms {
+                mode: d.mode,
+                uid: parent_entry.uid,
+                gid: parent_entry.gid,
+            },
+        )?;
+        touched_dirs.insert(parent(&path));
+        touched_dirs.insert(path);
+    }
+
     // New contents beside their targets, durable together, then renamed over them.
     let mut written = Vec::with_capacity(originals.len());
     for original in originals {
@@ -432,7 +449,7 @@ fn check_space(
             .iter()
             .filter_map(|c| match c {
                 Change::Remove(r) => Some(r.bytes + r.files * 4096),
-                Change::Edit(_) => None,
+                Change::Edit(_) | Change::Mkdir(_) => None,
             })
             .sum::<u64>();
     }
@@ -441,6 +458,7 @@ fn check_space(
             .iter()
             .filter_map(|c| match c {
                 Change::Edit(e) => Some(e.after_bytes().map_or(0, |b| b.len() as u64) + 4096),
+                Change::Mkdir(_) => Some(4096),
                 Change::Remove(_) => None,
             })
             .sum::<u64>();

@@ -87,6 +87,7 @@ pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
         for c in m.changes.iter().take(LISTED) {
             match c {
                 Change::Edit(e) => text.push_str(&format!("  edit    {}\n", e.path)),
+                Change::Mkdir(d) => text.push_str(&format!("  mkdir   {}\n", d.path)),
                 Change::Remove(r) => {
                     text.push_str(&format!("  remove  {} ({} files)\n", r.path, r.files))
                 }

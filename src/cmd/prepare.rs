@@ -83,6 +83,7 @@ fn dry_run_text(m: &plan::Manifest) -> String {
                     t.push('\n');
                 }
             }
+            Change::Mkdir(d) => t.push_str(&format!("# mkdir {}: {}\n", d.path, d.reason)),
             Change::Remove(r) => t.push_str(&format!(
                 "# remove {} ({} files, {} bytes): {}\n",
                 r.path, r.files, r.bytes, r.reason

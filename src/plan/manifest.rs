@@ -2,8 +2,9 @@
 //!
 //! # Wire format
 //!
-//! A manifest is one JSON object (schema `js-recover/plan`, version 1). Other tools read it,
-//! so fields are only ever added with a new `schema_version`.
+//! A manifest is one JSON object (schema `js-recover/plan`, version 2). Other tools read it,
+//! so fields are only ever added with a new `schema_version`. `apply` still carries out a
+//! version-1 manifest (which has no `mkdir` changes).
 //!
 //! ```json
 //! {
@@ -21,7 +22,9 @@
 //!       "mode": "0600", "before": "{...}", "after": "{...}",
 //!       "before_sha256": "...", "after_sha256": "...", "diff": "--- a/...\n+++ b/...\n..." },
 //!     { "op": "remove", "path": "jetstream/$SYS", "reason": "...",
-//!       "files": 31, "dirs": 12, "bytes": 73220, "fingerprint": "sha256:..." }
+//!       "files": 31, "dirs": 12, "bytes": 73220, "fingerprint": "sha256:..." },
+//!     { "op": "mkdir", "path": "jetstream/A/streams/EVENTS/obs/mem", "reason": "...",
+//!       "mode": "0750" }
 //!   ]
 //! }
 //! ```
@@ -36,6 +39,9 @@
 //!   the file has (or, for a new file, will get), as an octal string such as `"0600"`. `diff` is a unified diff for a reviewer: of
 //!   a pretty-printed rendering for JSON, so each changed field stands on its own line. It is
 //!   informative only; `before`/`after` are the truth.
+//! - `mkdir`: a directory that does not exist yet and is created, with these permission
+//!   bits, before any file is written into it (a consumer the plan recreates). Rollback
+//!   removes it again. Changes are listed parents first.
 //! - `remove`: a directory that leaves the store. `files`, `dirs` and `bytes` count what is in
 //!   it; `fingerprint` is a SHA-256 over every entry's relative path, kind, size, mtime and
 //!   mode (see [`crate::store::tree`]), so a later apply can tell cheaply whether it changed
@@ -49,7 +55,9 @@ pub use crate::store::report::Warning;
 use crate::store::tree::TreeSummary;
 
 pub const SCHEMA: &str = "js-recover/plan";
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+/// The versions `apply` carries out.
+pub const SCHEMA_VERSIONS: [u32; 2] = [1, 2];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +90,7 @@ pub struct Summary {
 pub enum Change {
     Edit(Edit),
     Remove(Remove),
+    Mkdir(Mkdir),
 }
 
 impl Change {
@@ -89,8 +98,19 @@ impl Change {
         match self {
             Change::Edit(e) => &e.path,
             Change::Remove(r) => &r.path,
+            Change::Mkdir(d) => &d.path,
         }
     }
+}
+
+/// A directory the plan creates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mkdir {
+    pub path: String,
+    pub reason: String,
+    #[serde(with = "octal_mode")]
+    pub mode: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

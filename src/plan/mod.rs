@@ -5,7 +5,7 @@ pub mod diff;
 pub mod manifest;
 
 pub use build::{plan, PlanError};
-pub use manifest::{Change, Edit, Manifest, Remove, Summary, Warning};
+pub use manifest::{Change, Edit, Manifest, Mkdir, Remove, Summary, Warning};
 
 #[cfg(test)]
 mod tests;

@@ -133,6 +133,7 @@ fn apply_then_rollback_gives_back_every_byte_and_mode() {
                 assert_eq!(std::fs::read(&path).unwrap(), e.after_bytes().unwrap());
             }
             js_recover::plan::Change::Remove(_) => assert!(!path.exists()),
+            js_recover::plan::Change::Mkdir(_) => assert!(path.is_dir()),
         }
     }
     assert_eq!(
@@ -796,4 +797,78 @@ fn an_empty_plan_applies_as_nothing() {
         .success()
         .stderr(predicate::str::contains("nothing to do"));
     assert!(!w.dir.path().join("none").exists());
+}
+
+#[test]
+fn directories_a_plan_creates_are_made_and_rolled_back() {
+    let w = Work::example();
+    // A consumer directory with its files, added to the plan as `plan` adds one it recreates.
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&w.plan).unwrap()).unwrap();
+    let dir = "jetstream/A/streams/ORDERS/obs/NEW";
+    let new_file = |name: &str, text: &str| {
+        serde_json::json!({
+            "op": "edit", "path": format!("{dir}/{name}"), "reason": "test", "mode": "0640",
+            "after": text, "before_sha256": null,
+            "after_sha256": js_recover::plan::manifest::sha256_hex(text.as_bytes()),
+            "diff": ""
+        })
+    };
+    let changes = v["changes"].as_array_mut().unwrap();
+    changes.push(serde_json::json!({"op": "mkdir", "path": dir, "reason": "test", "mode": "0750"}));
+    changes.push(new_file("meta.inf", "{}"));
+    changes.push(new_file("o.dat", "state"));
+    std::fs::write(&w.plan, serde_json::to_vec(&v).unwrap()).unwrap();
+
+    w.apply().success();
+    let made = w.store.join(dir);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&made).unwrap().permissions().mode() & 0o7777,
+        0o750
+    );
+    assert_eq!(std::fs::read(made.join("o.dat")).unwrap(), b"state");
+    assert_eq!(w.status()["store_check"]["matches"], "applied");
+    assert_eq!(w.status()["store_check"]["dirs_made"], 1);
+
+    // Something written into it since apply: named, and kept unless --force.
+    std::fs::write(made.join("extra"), b"x").unwrap();
+    w.rollback().code(3).stderr(predicate::str::contains(
+        "holds entries apply did not create",
+    ));
+    js_recover()
+        .args(["rollback", "--force"])
+        .arg(w.backup())
+        .assert()
+        .success();
+    w.assert_original();
+    assert!(w
+        .backup()
+        .join("displaced")
+        .read_dir()
+        .unwrap()
+        .next()
+        .is_some());
+}
+
+#[test]
+fn a_version_1_plan_still_applies_and_a_mkdir_needs_version_2() {
+    let w = Work::example();
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&w.plan).unwrap()).unwrap();
+    v["schema_version"] = 1.into();
+    std::fs::write(&w.plan, serde_json::to_vec(&v).unwrap()).unwrap();
+    w.apply().success();
+    w.rollback().success();
+    w.assert_original();
+    v["changes"].as_array_mut().unwrap().push(
+        serde_json::json!({"op": "mkdir", "path": "jetstream/A/x", "reason": "r", "mode": "0700"}),
+    );
+    std::fs::write(&w.plan, serde_json::to_vec(&v).unwrap()).unwrap();
+    js_recover()
+        .arg("apply")
+        .arg(&w.plan)
+        .arg("--backup-dir")
+        .arg(w.dir.path().join("v1"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("schema version 1 has no `mkdir`"));
 }

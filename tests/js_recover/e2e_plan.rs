@@ -62,6 +62,7 @@ fn apply_by_hand(store: &Path, manifest: &Manifest, keep: impl Fn(&Change) -> bo
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(e.mode)).unwrap();
             }
             Change::Remove(_) => std::fs::remove_dir_all(&path).unwrap(),
+            Change::Mkdir(_) => std::fs::create_dir(&path).unwrap(),
         }
     }
 }
