@@ -55,7 +55,7 @@ pub fn read_file(
             ApplyError::invalid(dir)(BackupProblem::NotRegular { name, kind })
         }
         e if e.is_not_found() => ApplyError::invalid(dir)(BackupProblem::Missing(name)),
-        ReadError::Io(source) => ApplyError::io("read", path)(source),
+        other => ApplyError::io("read", path)(other.into_io()),
     })
 }
 pub const SNAPSHOT_VERSION: u32 = 1;

@@ -61,7 +61,7 @@ pub fn read_plan(path: &Path) -> Result<Loaded, ApplyError> {
                 ReadError::NotRegular(kind),
             ),
         },
-        ReadError::Io(source) => ApplyError::io("read", path)(source),
+        other => ApplyError::io("read", path)(other.into_io()),
     })?;
     load(path, bytes)
 }
@@ -255,7 +255,7 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
                         });
                     }
                     Err(ReadError::NotRegular(kind)) => drift.push(found(Found::NotRegular(kind))),
-                    Err(ReadError::Io(err)) => return Err(ApplyError::io("read", &abs)(err)),
+                    Err(err) => return Err(ApplyError::io("read", &abs)(err.into_io())),
                     Ok((meta, bytes)) => {
                         let sha = sha256_hex(&bytes);
                         if e.before_sha256.as_deref() != Some(sha.as_str()) {

@@ -435,7 +435,7 @@ pub fn assess(record: &Record) -> Result<Assessment, ApplyError> {
                         a.files.push((index, FileState::Changed(Now::Other(kind))));
                         continue;
                     }
-                    Err(ReadError::Io(err)) => return Err(ApplyError::io("read", &path)(err)),
+                    Err(err) => return Err(ApplyError::io("read", &path)(err.into_io())),
                 };
                 let state = if current == e.before_sha256 {
                     FileState::Original

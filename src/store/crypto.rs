@@ -35,14 +35,14 @@ pub enum Cipher {
 }
 
 impl Cipher {
-    fn nonce_size(self) -> usize {
+    pub fn nonce_size(self) -> usize {
         match self {
             Cipher::Chacha => 24,
             Cipher::Aes => 16,
         }
     }
 
-    fn other(self) -> Cipher {
+    pub fn other(self) -> Cipher {
         match self {
             Cipher::Chacha => Cipher::Aes,
             Cipher::Aes => Cipher::Chacha,
@@ -87,9 +87,41 @@ impl Keys {
         }
     }
 
-    /// Opens `sealed` (a `meta.inf`) with the asset key in `meta_key`, trying the current
-    /// key then the previous one, each with both ciphers, in the server's order. `context`
-    /// is the stream name, or `<stream>.<consumer>`.
+    /// Opens a sealed 32-byte seed (`meta.key`, a block's `<n>.key`) made for `info` and
+    /// `context`, trying the current key then the previous one, each with both ciphers,
+    /// in the server's order (`convertCipher`, `JetStreamOldKey`). Returns the cipher that
+    /// opened it, the seed, and whether it took the previous key.
+    pub fn open_seed(
+        &self,
+        info: &str,
+        context: &str,
+        sealed: &[u8],
+    ) -> Result<(Cipher, [u8; 32], bool), SeedError> {
+        let min = Cipher::Aes.nonce_size() + 16;
+        if sealed.len() < min {
+            return Err(SeedError::TooShort {
+                len: sealed.len(),
+                min,
+            });
+        }
+        let keys = std::iter::once(&self.current).chain(self.previous.as_ref());
+        let mut bad_seed = None;
+        for (i, key) in keys.enumerate() {
+            let kek = prf(key, info, context);
+            for cipher in [self.cipher, self.cipher.other()] {
+                if let Some(seed) = open(cipher, &kek, sealed) {
+                    match <[u8; 32]>::try_from(seed.as_slice()) {
+                        Ok(seed) => return Ok((cipher, seed, i > 0)),
+                        Err(_) => bad_seed = Some(seed.len()),
+                    }
+                }
+            }
+        }
+        Err(bad_seed.map_or(SeedError::NoKeyOpens, SeedError::BadSeed))
+    }
+
+    /// Opens `sealed` (a `meta.inf`) with the asset key in `meta_key`. `context` is the
+    /// stream name, or `<stream>.<consumer>`.
     pub fn open_meta(
         &self,
         account: &str,
@@ -97,34 +129,30 @@ impl Keys {
         meta_key: &[u8],
         sealed: &[u8],
     ) -> Result<(AssetKey, Vec<u8>), Unsealed> {
-        let keys = std::iter::once(&self.current).chain(self.previous.as_ref());
-        let mut opened_key = false;
-        for (i, key) in keys.enumerate() {
-            let kek_seed = prf(key, account, context);
-            for cipher in [self.cipher, self.cipher.other()] {
-                let Some(seed) = open(cipher, &kek_seed, meta_key) else {
-                    continue;
-                };
-                let Ok(seed) = <[u8; 32]>::try_from(seed.as_slice()) else {
-                    continue;
-                };
-                opened_key = true;
-                let asset = AssetKey {
-                    cipher,
-                    seed,
-                    previous_key: i > 0,
-                };
-                if let Some(plain) = asset.open(sealed) {
-                    return Ok((asset, plain));
-                }
-            }
+        let (cipher, seed, previous_key) = self
+            .open_seed(account, context, meta_key)
+            .map_err(|_| Unsealed::WrongKey)?;
+        let asset = AssetKey {
+            cipher,
+            seed,
+            previous_key,
+        };
+        match asset.open(sealed) {
+            Some(plain) => Ok((asset, plain)),
+            None => Err(Unsealed::Corrupt),
         }
-        Err(if opened_key {
-            Unsealed::Corrupt
-        } else {
-            Unsealed::WrongKey
-        })
     }
+}
+
+/// Why a sealed seed did not open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeedError {
+    #[error("it is {len} bytes, shorter than the {min} bytes of any sealed key")]
+    TooShort { len: usize, min: usize },
+    #[error("no key given opens it with either cipher (a wrong key, or the file is damaged)")]
+    NoKeyOpens,
+    #[error("its sealed key is {0} bytes, not 32")]
+    BadSeed(usize),
 }
 
 /// Why an encrypted `meta.inf` did not open.
@@ -138,16 +166,36 @@ pub enum Unsealed {
     Corrupt,
 }
 
-/// HMAC-SHA256(key, account || context): the key-encryption key (`jsKeyGen`).
-fn prf(key: &[u8], account: &str, context: &str) -> [u8; 32] {
+/// HMAC-SHA256(key, info || context): the key-encryption key (`jsKeyGen(key, info)`
+/// applied to `context`). `info` is the account for a stream or consumer store, the Raft
+/// group name for a Raft WAL.
+pub(crate) fn prf(key: &[u8], account: &str, context: &str) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(account.as_bytes());
     mac.update(context.as_bytes());
     mac.finalize().into_bytes().into()
 }
 
+/// `nonce || AEAD(key, nonce, plain)`, with the nonce given.
+pub(crate) fn seal(cipher: Cipher, key: &[u8; 32], nonce: &[u8], plain: &[u8]) -> Option<Vec<u8>> {
+    if nonce.len() != cipher.nonce_size() {
+        return None;
+    }
+    let body = match cipher {
+        Cipher::Chacha => XChaCha20Poly1305::new(key.into())
+            .encrypt(nonce.into(), plain)
+            .ok()?,
+        Cipher::Aes => Aes256Gcm16::new(key.into())
+            .encrypt(nonce.into(), plain)
+            .ok()?,
+    };
+    let mut out = nonce.to_vec();
+    out.extend(body);
+    Some(out)
+}
+
 /// Opens `nonce || ciphertext` with a 32-byte key.
-fn open(cipher: Cipher, key: &[u8; 32], buf: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn open(cipher: Cipher, key: &[u8; 32], buf: &[u8]) -> Option<Vec<u8>> {
     let ns = cipher.nonce_size();
     if buf.len() < ns {
         return None;
@@ -189,21 +237,11 @@ impl AssetKey {
 
     /// Seals `plain` under a fresh random nonce: `nonce || ciphertext`, as the server writes.
     pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
-        let key = &self.seed.into();
-        let (mut out, body) = match self.cipher {
-            Cipher::Chacha => {
-                let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-                let body = XChaCha20Poly1305::new(key).encrypt(&nonce, plain);
-                (nonce.to_vec(), body)
-            }
-            Cipher::Aes => {
-                let nonce = Aes256Gcm16::generate_nonce(&mut OsRng);
-                let body = Aes256Gcm16::new(key).encrypt(&nonce, plain);
-                (nonce.to_vec(), body)
-            }
+        let nonce = match self.cipher {
+            Cipher::Chacha => XChaCha20Poly1305::generate_nonce(&mut OsRng).to_vec(),
+            Cipher::Aes => Aes256Gcm16::generate_nonce(&mut OsRng).to_vec(),
         };
-        out.extend(body.expect("sealing in memory cannot fail"));
-        out
+        seal(self.cipher, &self.seed, &nonce, plain).expect("sealing in memory cannot fail")
     }
 }
 

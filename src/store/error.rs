@@ -50,6 +50,10 @@ impl StoreError {
         let path = path.into();
         move |e| match e {
             ReadError::NotRegular(kind) => StoreError::NotRegular { path, kind },
+            e @ ReadError::TooLarge { .. } => StoreError::Io {
+                path,
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            },
             ReadError::Io(source) => StoreError::Io { path, source },
         }
     }

@@ -35,7 +35,10 @@ pub enum FileKind {
 
 impl FileKind {
     pub fn of(meta: &Metadata) -> FileKind {
-        let t = meta.file_type();
+        Self::of_type(meta.file_type())
+    }
+
+    pub fn of_type(t: std::fs::FileType) -> FileKind {
         if t.is_symlink() {
             FileKind::Symlink
         } else if t.is_dir() {
@@ -73,17 +76,31 @@ impl std::fmt::Display for FileKind {
     }
 }
 
+/// The most read whole from one file: no metadata file, key or Raft snapshot comes
+/// near it, and a larger one is damage, not data.
+pub const MAX_FILE_SIZE: u64 = 1 << 30;
+
 /// Why a path could not be read as a regular file.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// Something other than a regular file is there (a link is never followed).
     #[error("it is {0}, not a regular file")]
     NotRegular(FileKind),
+    #[error("it is {size} bytes, more than the {max} bytes read whole")]
+    TooLarge { size: u64, max: u64 },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
 impl ReadError {
+    /// As an I/O error, keeping what happened as its text.
+    pub fn into_io(self) -> std::io::Error {
+        match self {
+            ReadError::Io(e) => e,
+            other => std::io::Error::new(std::io::ErrorKind::InvalidData, other),
+        }
+    }
+
     pub fn is_not_found(&self) -> bool {
         matches!(self, ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound)
     }
@@ -112,12 +129,76 @@ pub fn open_regular(path: &Path) -> Result<(File, Metadata), ReadError> {
     }
 }
 
-/// The whole contents of the regular file at `path`, with its metadata.
+/// The whole contents of the regular file at `path`, with its metadata; at most
+/// [`MAX_FILE_SIZE`] bytes.
 pub fn read_regular(path: &Path) -> Result<(Metadata, Vec<u8>), ReadError> {
-    let (mut file, meta) = open_regular(path)?;
+    read_regular_max(path, MAX_FILE_SIZE)
+}
+
+/// [`read_regular`] of a file of at most `max` bytes.
+pub fn read_regular_max(path: &Path, max: u64) -> Result<(Metadata, Vec<u8>), ReadError> {
+    let (file, meta) = open_regular(path)?;
+    if meta.len() > max {
+        return Err(ReadError::TooLarge {
+            size: meta.len(),
+            max,
+        });
+    }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut bytes)?;
+    // One byte more than allowed tells a file that grew past the cap.
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(ReadError::TooLarge {
+            size: bytes.len() as u64,
+            max,
+        });
+    }
     Ok((meta, bytes))
+}
+
+/// The bytes of the regular file at `path` ([`read_regular`] without the metadata).
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
+    read_regular(path).map(|(_, bytes)| bytes)
+}
+
+/// [`read_bytes`], with a missing file as `None`.
+pub fn read_bytes_if_exists(path: &Path) -> Result<Option<Vec<u8>>, ReadError> {
+    Ok(read_regular_if_exists(path)?.map(|(_, bytes)| bytes))
+}
+
+/// One directory entry: its path, file name (lossy) and kind (links not followed).
+#[derive(Debug, Clone)]
+pub struct DirEntry {
+    pub path: std::path::PathBuf,
+    pub name: String,
+    pub kind: FileKind,
+}
+
+/// The entries of directory `dir`, sorted by name. `dir` itself must be a real directory,
+/// not a link to one. At most `limit` entries are returned; the flag tells whether more
+/// were left out.
+pub fn list_dir(dir: &Path, limit: usize) -> Result<(Vec<DirEntry>, bool), ReadError> {
+    match kind_at(dir) {
+        None => return Err(std::io::Error::from(std::io::ErrorKind::NotFound).into()),
+        Some(FileKind::Directory) => {}
+        Some(other) => return Err(ReadError::NotRegular(other)),
+    }
+    let mut out = Vec::new();
+    let mut more = false;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if out.len() >= limit {
+            more = true;
+            break;
+        }
+        out.push(DirEntry {
+            path: entry.path(),
+            name: entry.file_name().to_string_lossy().into_owned(),
+            kind: FileKind::of_type(entry.file_type()?),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((out, more))
 }
 
 /// [`read_regular`], with a missing file as `None`.

@@ -7,11 +7,13 @@ pub mod consumer_state;
 pub mod crypto;
 mod error;
 pub mod file;
+pub mod filestore;
 pub mod in_use;
 pub mod index_db;
 pub mod json;
 mod layout;
 pub mod meta;
+pub mod raft;
 pub mod report;
 pub mod tree;
 

@@ -1,9 +1,9 @@
-//! A 3-node JetStream cluster on loopback, and losing its quorum.
+//! A JetStream cluster of 3 (or 5) nodes on loopback, and losing its quorum.
 //!
-//! Nodes are `n1`..`n3` of cluster `C1`, tagged `az:1`..`az:3`, each with its
-//! own store dir under one temp dir. `lose_quorum` crashes two nodes and
-//! hands back a copy of the third node's store, which is what an operator
-//! has in hand when running js-recover.
+//! Nodes are `n1`..`nN` of cluster `C1`, tagged `az:1`..`az:N` (plus any tags the test
+//! asks for, to place streams on chosen node sets), each with its own store dir under one
+//! temp dir. `lose_quorum` crashes every node but one and hands back a copy of that
+//! node's store, which is what an operator has in hand when running js-recover.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -25,6 +25,10 @@ pub struct ClusterOpts {
     pub version: String,
     pub sys: SysAccount,
     pub encryption: Option<Encryption>,
+    /// Number of nodes.
+    pub size: usize,
+    /// Extra server tags per node (index = node), for placement on node sets.
+    pub tags: Vec<Vec<String>>,
 }
 
 impl Default for ClusterOpts {
@@ -33,6 +37,8 @@ impl Default for ClusterOpts {
             version: default_version(),
             sys: SysAccount::Default,
             encryption: None,
+            size: 3,
+            tags: Vec::new(),
         }
     }
 }
@@ -89,7 +95,7 @@ impl Cluster {
             .prefix("js-recover-cluster-")
             .tempdir()
             .expect("cluster temp dir");
-        let store_dirs = (0..3)
+        let store_dirs = (0..opts.size)
             .map(|i| dir.path().join(node_name(i)).join("store"))
             .collect();
         let nodes = start_nodes(opts, dir.path()).await;
@@ -231,10 +237,10 @@ pub async fn connect(url: &str, account: Account) -> async_nats::Client {
         .unwrap_or_else(|e| panic!("connect to {url} as `{}`: {e}", account.user))
 }
 
-/// Starts all three nodes, on fresh ports again if one lost a port race.
+/// Starts every node, on fresh ports again if one lost a port race.
 async fn start_nodes(opts: &ClusterOpts, root: &std::path::Path) -> Vec<Server> {
     for _ in 0..3 {
-        let routes: Vec<u16> = (0..3).map(|_| net::free_port()).collect();
+        let routes: Vec<u16> = (0..opts.size).map(|_| net::free_port()).collect();
         let specs = (0..3).map(|i| node_spec(opts, root, i, &routes));
         // Concurrently: a lone node waits for routes before it is useful.
         let started = futures::future::join_all(specs.map(Server::try_start)).await;
@@ -247,7 +253,7 @@ async fn start_nodes(opts: &ClusterOpts, root: &std::path::Path) -> Vec<Server> 
     panic!("cluster nodes lost a port race three times")
 }
 
-fn node_name(index: usize) -> String {
+pub fn node_name(index: usize) -> String {
     format!("n{}", index + 1)
 }
 
@@ -262,10 +268,14 @@ fn node_spec(opts: &ClusterOpts, root: &std::path::Path, i: usize, routes: &[u16
         .collect();
     let config = format!(
         "server_name: {name}\nlisten: 127.0.0.1:{port}\nhttp: 127.0.0.1:{http_port}\n\
-         server_tags: [\"{tag}\"]\n\
+         server_tags: [{tags}]\n\
          {jetstream}\
          cluster {{ name: {CLUSTER_NAME}, listen: 127.0.0.1:{route}, routes: [{others}] }}\n{accounts}",
-        tag = Cluster::tag(i),
+        tags = std::iter::once(Cluster::tag(i))
+            .chain(opts.tags.get(i).cloned().unwrap_or_default())
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
         jetstream = config::jetstream_block(&store, opts.encryption),
         route = routes[i],
         others = others.join(", "),

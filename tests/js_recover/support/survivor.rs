@@ -95,6 +95,7 @@ pub async fn survivor(opts: SurvivorOpts) -> Survivor {
         version: opts.version.clone(),
         sys: opts.sys,
         encryption: opts.encryption,
+        ..ClusterOpts::default()
     };
     let mut cluster = Cluster::start(&copts).await;
     let keep = match opts.survivor {
