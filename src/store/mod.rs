@@ -11,6 +11,7 @@ pub mod filestore;
 pub mod in_use;
 pub mod index_db;
 pub mod json;
+pub mod jsops;
 mod layout;
 pub mod meta;
 pub mod raft;
