@@ -32,6 +32,10 @@ pub mod exit {
     /// `js-recover status BACKUP_DIR` tells where it stands; `js-recover rollback
     /// BACKUP_DIR` puts it back.
     pub const LEFT_CHANGED: u8 = 6;
+    /// `--require-complete`: the store lacks part of what the lost cluster had (by its Raft
+    /// state), or the Raft state cannot tell. `plan` still wrote the plan; the store was not
+    /// changed.
+    pub const INCOMPLETE: u8 = 7;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +66,8 @@ pub enum Error {
     },
     #[error("the key file `{}` is empty", .path.display())]
     EmptyKey { path: PathBuf },
+    #[error("the store is not complete ({missing} streams, consumers or copies not all here): {headline}")]
+    Incomplete { missing: usize, headline: String },
 }
 
 impl Error {
@@ -79,6 +85,12 @@ impl Error {
             Error::Stdout(_) => Some(
                 "standard output is closed or its disk is full; write the result to a file with \
                  `--out FILE` where the command has it, or redirect standard output"
+                    .into(),
+            ),
+            Error::Incomplete { .. } => Some(
+                "look for what is missing on the other survivors' disks (`js-recover inspect` each, \
+                 `--from` to combine them), or go on without it: run the plan without \
+                 --require-complete"
                     .into(),
             ),
             Error::KeyFile { .. } | Error::EmptyKey { .. } => Some(
@@ -99,6 +111,7 @@ impl Error {
                 _ => exit::FAILURE,
             },
             Error::InUse(_) => exit::IN_USE,
+            Error::Incomplete { .. } => exit::INCOMPLETE,
             _ => exit::FAILURE,
         }
     }

@@ -66,8 +66,9 @@ pub fn read_plan(path: &Path) -> Result<Loaded, ApplyError> {
     load(path, bytes)
 }
 
-/// The files a plan may write: metadata and consumer state, nothing else.
-const EDITABLE: [&str; 3] = ["meta.inf", "meta.sum", "o.dat"];
+/// The files a plan may write: metadata, keys of what it creates, and consumer state;
+/// nothing else.
+const EDITABLE: [&str; 4] = ["meta.inf", "meta.sum", "meta.key", "o.dat"];
 
 /// A manifest may only touch what `plan` touches: `meta.inf`, `meta.sum` and `o.dat` files,
 /// directories it creates and whole directories it removes under `jetstream/`, each named

@@ -6,6 +6,7 @@ use clap::Args;
 use serde_json::Value;
 
 use super::output::{human_bytes, stdout, table};
+use crate::store::inventory::{self, Inventory};
 use crate::store::report::{MetaState, Report, StreamReport};
 use crate::store::{in_use, Store};
 use crate::Error;
@@ -18,14 +19,22 @@ use crate::Error;
 /// its ack floor, the last sequence delivered and how many deliveries await an ack.
 /// Message data is never read.
 ///
+/// First, what the lost cluster had against what this store holds, from the survivor's
+/// Raft meta state: "this survivor holds 5 of 9 streams and 8 of 11 consumers the cluster
+/// had; not here: ...". Each stream and consumer of the cluster is classified (here, behind,
+/// assigned here but missing, only on other peers, memory storage, unknown to the cluster);
+/// `--server-name` names the servers behind the peer ids.
+///
 /// Warnings name what puts data at risk: interest and work-queue streams (with each
 /// consumer's ack floor against the stream's sequences), consumers ahead of their stream,
-/// unreadable files, and mirrors and sources whose origin is not in this store.
+/// unreadable files, mirrors and sources whose origin is not in this store, and every
+/// stream and consumer the cluster had that is not here.
 ///
 /// Examples:
 ///   js-recover inspect /srv/survivor
 ///   js-recover inspect /srv/survivor/jetstream --json | jq '.accounts[].streams[].name'
 ///   js-recover inspect /srv/survivor --key-file /etc/nats/js.key --cipher aes
+///   js-recover inspect /srv/survivor --server-name n1 --server-name n2 --server-name n3
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct InspectArgs {
@@ -33,6 +42,8 @@ pub struct InspectArgs {
     pub store: PathBuf,
     #[command(flatten)]
     pub keys: super::keys::KeyArgs,
+    #[command(flatten)]
+    pub names: super::names::NameArgs,
     /// Print the report as JSON (schema `js-recover/inspect`) on stdout
     #[arg(long)]
     pub json: bool,
@@ -41,7 +52,9 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs) -> Result<(), Error> {
     let keys = args.keys.load()?;
     let store = Store::open_with(&args.store, keys.as_ref())?;
-    let report = Report::new(&store);
+    let cluster = inventory::read_cluster(&store);
+    let inventory = Inventory::new(&store, &cluster, &args.names.names());
+    let report = Report::new(&store, inventory);
     if args.json {
         let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
         stdout(&(json + "\n"))?;
@@ -68,7 +81,11 @@ pub fn run(args: InspectArgs) -> Result<(), Error> {
 }
 
 fn render(report: &Report) -> String {
-    let mut out = format!("store `{}`\n", report.store);
+    let mut out = format!(
+        "store `{}`\n{}\n",
+        report.store,
+        report.inventory.headline()
+    );
     if report.accounts.iter().all(|a| a.streams.is_empty()) {
         out.push_str("\nno streams\n");
     }

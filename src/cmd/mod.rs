@@ -8,8 +8,10 @@ use crate::Error;
 mod apply;
 mod inspect;
 mod keys;
+mod names;
 mod output;
 mod plan;
+mod planning;
 mod prepare;
 mod rollback;
 mod status;
@@ -46,7 +48,8 @@ Exit codes (each says what state the store is in):
   4  refused: the store is in use (a nats-server serving it, a process with a file of it
      open, or another js-recover)
   5  refused: not a backup directory apply made, or its journal does not verify
-  6  failed part-way and the store is left changed: see `status`, then run `rollback`";
+  6  failed part-way and the store is left changed: see `status`, then run `rollback`
+  7  --require-complete: the store lacks part of what the lost cluster had";
 
 #[derive(Debug, Parser)]
 #[command(name = "js-recover", version, about = ABOUT, after_help = AFTER_HELP)]

@@ -35,20 +35,20 @@ pub struct PlanArgs {
     /// The store: a nats-server store_dir (the parent of `jetstream/`) or `jetstream/` itself
     pub store: PathBuf,
     #[command(flatten)]
-    pub keys: super::keys::KeyArgs,
+    pub planning: super::planning::PlanningArgs,
     /// Write the manifest to this file (outside the store) instead of stdout
     #[arg(long, short)]
     pub out: Option<PathBuf>,
 }
 
 pub fn run(args: PlanArgs) -> Result<(), Error> {
-    let keys = args.keys.load()?;
+    let keys = args.planning.keys.load()?;
     let store = Store::open_with(&args.store, keys.as_ref())?;
     super::refuse_if_in_use(&store.root)?;
     if let Some(out) = &args.out {
         ensure_outside(&store.root, out)?;
     }
-    let manifest = plan::plan(&store, super::now())?;
+    let manifest = plan::plan_with(&store, super::now(), &args.planning.options())?;
     tracing::info!(changes = manifest.changes.len(), "planned");
     let json =
         serde_json::to_string_pretty(&manifest).expect("a manifest always serializes") + "\n";
@@ -57,13 +57,16 @@ pub fn run(args: PlanArgs) -> Result<(), Error> {
         None => stdout(&json)?,
     }
     crate::term::eprint(&summary(&manifest, args.out.as_ref()));
-    Ok(())
+    args.planning.check_complete(&manifest)
 }
 
 /// The few lines an operator reads on stderr.
 pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
     let s = &m.summary;
     let mut text = String::new();
+    if let Some(inventory) = &m.inventory {
+        text.push_str(&format!("plan: {}\n", inventory.headline()));
+    }
     if m.changes.is_empty() {
         text.push_str(&format!(
             "plan: nothing to change in `{}`: {} streams and {} consumers are already loadable by a \
@@ -82,6 +85,13 @@ pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
             if s.dirs_removed == 1 { "y" } else { "ies" },
             human_bytes(s.bytes_removed)
         ));
+        if s.consumers_recreated > 0 {
+            text.push_str(&format!(
+                "plan: {} missing consumer{} recreated so that nothing is deleted at load\n",
+                s.consumers_recreated,
+                if s.consumers_recreated == 1 { "" } else { "s" }
+            ));
+        }
         // A store can have thousands of streams: list a screenful, the manifest has the rest.
         const LISTED: usize = 30;
         for c in m.changes.iter().take(LISTED) {

@@ -28,7 +28,7 @@ pub struct PrepareArgs {
     /// The store: a nats-server store_dir (the parent of `jetstream/`) or `jetstream/` itself
     pub store: PathBuf,
     #[command(flatten)]
-    pub keys: super::keys::KeyArgs,
+    pub planning: super::planning::PlanningArgs,
     /// Where to keep the originals and the journal (default: beside the store)
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
@@ -41,10 +41,10 @@ pub struct PrepareArgs {
 }
 
 pub fn run(args: PrepareArgs) -> Result<(), Error> {
-    let keys = args.keys.load()?;
+    let keys = args.planning.keys.load()?;
     let store = Store::open_with(&args.store, keys.as_ref())?;
     super::refuse_if_in_use(&store.root)?;
-    let manifest = plan::plan(&store, super::now())?;
+    let manifest = plan::plan_with(&store, super::now(), &args.planning.options())?;
     let json =
         serde_json::to_string_pretty(&manifest).expect("a manifest always serializes") + "\n";
     if args.dry_run {
@@ -55,13 +55,13 @@ pub fn run(args: PrepareArgs) -> Result<(), Error> {
         }
         crate::term::eprint(&super::plan::summary(&manifest, None));
         crate::term::eprintln("dry run: nothing was changed");
-        return Ok(());
-    }
-    if manifest.changes.is_empty() {
-        crate::term::eprint(&super::plan::summary(&manifest, None));
-        return Ok(());
+        return args.planning.check_complete(&manifest);
     }
     crate::term::eprint(&super::plan::summary(&manifest, None));
+    args.planning.check_complete(&manifest)?;
+    if manifest.changes.is_empty() {
+        return Ok(());
+    }
     let loaded = check::load(Path::new("(prepared plan)"), json.into_bytes())?;
     let outcome = apply::apply(
         &loaded,

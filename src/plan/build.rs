@@ -9,6 +9,7 @@
 //!   missing for an unedited file is recomputed too, since the server would skip that stream.
 //! - The Raft state (`_js_` under the system account) leaves the store.
 
+use crate::store::inventory::{read_cluster, Inventory, Names};
 use crate::store::json;
 use crate::store::report::{self, Warning};
 use crate::store::{ChecksumState, MetaContent, MetaFile, Store, StoreError};
@@ -74,8 +75,35 @@ impl PlanError {
     }
 }
 
-/// Plans the changes for `store`. `now` stamps the manifest.
+/// How to plan.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Server names, to name the peers in the inventory.
+    pub names: Names,
+    /// Recreate durable consumers interest and work-queue streams need but the store lacks.
+    pub recreate_consumers: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            names: Names::default(),
+            recreate_consumers: true,
+        }
+    }
+}
+
+/// Plans the changes for `store` with the default options. `now` stamps the manifest.
 pub fn plan(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Manifest, PlanError> {
+    plan_with(store, now, &PlanOptions::default())
+}
+
+/// Plans the changes for `store`. `now` stamps the manifest.
+pub fn plan_with(
+    store: &Store,
+    now: chrono::DateTime<chrono::Utc>,
+    opts: &PlanOptions,
+) -> Result<Manifest, PlanError> {
     let unloadable: Vec<StoreError> = store
         .meta_files()
         .filter_map(MetaFile::unloadable)
@@ -113,9 +141,25 @@ pub fn plan(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Manifes
             }
         }
     }
-    summary.files_edited = changes.len();
+    let cluster = read_cluster(store);
+    let inventory = Inventory::new(store, &cluster, &opts.names);
+    let recreated = super::recreate::recreate(
+        store,
+        &inventory,
+        cluster.as_ref().ok(),
+        opts.recreate_consumers,
+        now,
+    )?;
+    summary.consumers_recreated = recreated.consumers;
+    changes.extend(recreated.changes);
+    summary.files_edited = changes
+        .iter()
+        .filter(|c| matches!(c, Change::Edit(_)))
+        .count();
 
     let mut warnings = report::warnings(store);
+    warnings.extend(report::inventory_warnings(&inventory));
+    warnings.extend(recreated.warnings);
     for account in &store.accounts {
         let Some(raft) = &account.raft else { continue };
         let tree_path = if account.streams.is_empty() && account.other_entries.is_empty() {
@@ -153,6 +197,7 @@ pub fn plan(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Manifes
         created_at: now,
         store: store.root.display().to_string(),
         summary,
+        inventory: Some(inventory),
         warnings,
         changes,
     })

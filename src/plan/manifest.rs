@@ -14,7 +14,9 @@
 //!   "created_at": "2026-11-21T12:00:00Z",
 //!   "store": "/var/lib/nats-copy",
 //!   "summary": { "streams": 4, "consumers": 9, "streams_edited": 4, "consumers_edited": 2,
-//!                "files_edited": 12, "dirs_removed": 1, "bytes_removed": 73220 },
+//!                "files_edited": 12, "dirs_removed": 1, "bytes_removed": 73220,
+//!                "consumers_recreated": 1 },
+//!   "inventory": { ... what the lost cluster had: see crate::store::inventory ... },
 //!   "warnings": [ { "code": "interest-retention", "path": "jetstream/A/streams/EVENTS",
 //!                   "message": "..." } ],
 //!   "changes": [
@@ -51,6 +53,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::store::inventory::Inventory;
 pub use crate::store::report::Warning;
 use crate::store::tree::TreeSummary;
 
@@ -68,6 +71,10 @@ pub struct Manifest {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub store: String,
     pub summary: Summary,
+    /// What the lost cluster had, against this store (version 2; see
+    /// [`crate::store::inventory`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<Inventory>,
     pub warnings: Vec<Warning>,
     pub changes: Vec<Change>,
 }
@@ -83,6 +90,9 @@ pub struct Summary {
     pub files_edited: usize,
     pub dirs_removed: usize,
     pub bytes_removed: u64,
+    /// Consumers the plan recreates (version 2).
+    #[serde(default)]
+    pub consumers_recreated: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,8 +3,9 @@
 mod build;
 pub mod diff;
 pub mod manifest;
+mod recreate;
 
-pub use build::{plan, PlanError};
+pub use build::{plan, plan_with, PlanError, PlanOptions};
 pub use manifest::{Change, Edit, Manifest, Mkdir, Remove, Summary, Warning};
 
 #[cfg(test)]

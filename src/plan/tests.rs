@@ -327,7 +327,10 @@ fn a_field_the_server_cannot_decode_is_refused_by_name() {
             "{bad}: {text}"
         );
         // inspect says so for that file.
-        let report = crate::store::report::Report::new(&store);
+        let cluster = crate::store::inventory::read_cluster(&store);
+        let inventory =
+            crate::store::inventory::Inventory::new(&store, &cluster, &Default::default());
+        let report = crate::store::report::Report::new(&store, inventory);
         assert_eq!(
             report.accounts[0].streams[0].meta,
             crate::store::report::MetaState::Refused,

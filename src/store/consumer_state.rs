@@ -1,15 +1,13 @@
 //! A consumer's delivery state, as nats-server keeps it in `obs/<consumer>/o.dat`.
 //!
-//! The layout mirrors `encodeConsumerState` (server/store.go) and `decodeConsumerState`
-//! (server/filestore.go): magic 22, version 1 or 2, then uvarints for the ack floor
-//! (consumer, stream) and the delivered sequences (consumer, stream), then the pending
-//! acks (a count, a base timestamp and delta-encoded entries) and the redelivery counts.
-//! Only this small file is read; message blocks never are.
+//! The file is what a consumer group snapshots (`encodeConsumerState`, decoded by
+//! [`super::jsops::consumer_ops::decode_snapshot`]); here it is opened (decrypted when it
+//! is encrypted) and summarized. Only this small file is read; message blocks never are.
 
 use serde::Serialize;
 
 use super::crypto::AssetKey;
-use super::index_db::Reader;
+use super::jsops::consumer_ops::ConsumerState as FullState;
 
 /// `magic` in server/filestore.go.
 const MAGIC: u8 = 22;
@@ -62,49 +60,29 @@ pub fn decode(
             &opened[..]
         }
     };
-    if buf.len() < 2 {
-        return Err(StateError::Corrupt);
-    }
-    let (magic, version) = (buf[0], buf[1]);
-    if magic != MAGIC || !(1..=2).contains(&version) {
-        return Err(StateError::UnknownVersion { magic, version });
-    }
-    let mut r = Reader::new(&buf[2..]);
-    let mut next = || r.uvarint().map_err(|_| StateError::Corrupt);
-    let mut s = ConsumerState {
-        ack_floor_consumer_seq: next()?,
-        ack_floor_stream_seq: next()?,
-        delivered_consumer_seq: next()?,
-        delivered_stream_seq: next()?,
-        ..ConsumerState::default()
-    };
-    if version == 1 {
-        // Version 1 stored "next to deliver" relative to the floor.
-        if s.ack_floor_consumer_seq > 1 {
-            s.delivered_consumer_seq += s.ack_floor_consumer_seq - 1;
+    match super::jsops::consumer_ops::decode_snapshot(buf) {
+        Ok(full) => Ok(ConsumerState::from(&full)),
+        Err(_) if buf.len() >= 2 && (buf[0] != MAGIC || !(1..=2).contains(&buf[1])) => {
+            Err(StateError::UnknownVersion {
+                magic: buf[0],
+                version: buf[1],
+            })
         }
-        if s.ack_floor_stream_seq > 1 {
-            s.delivered_stream_seq += s.ack_floor_stream_seq - 1;
+        Err(_) => Err(StateError::Corrupt),
+    }
+}
+
+impl From<&FullState> for ConsumerState {
+    fn from(s: &FullState) -> Self {
+        ConsumerState {
+            ack_floor_stream_seq: s.ack_floor_stream,
+            ack_floor_consumer_seq: s.ack_floor_consumer,
+            delivered_stream_seq: s.delivered_stream,
+            delivered_consumer_seq: s.delivered_consumer,
+            ack_pending: s.pending.len() as u64,
+            redelivered: s.redelivered.len() as u64,
         }
     }
-    const HIGH_BIT: u64 = 1 << 63;
-    if (s.ack_floor_stream_seq | s.delivered_stream_seq) & HIGH_BIT != 0 {
-        return Err(StateError::Corrupt);
-    }
-    s.ack_pending = r.uvarint().map_err(|_| StateError::Corrupt)?;
-    if s.ack_pending > 0 {
-        r.varint().map_err(|_| StateError::Corrupt)?; // base timestamp
-        for _ in 0..s.ack_pending {
-            r.uvarint().map_err(|_| StateError::Corrupt)?; // stream seq - floor
-            if version == 2 {
-                r.uvarint().map_err(|_| StateError::Corrupt)?; // consumer seq - floor
-            }
-            r.varint().map_err(|_| StateError::Corrupt)?; // timestamp
-        }
-    }
-    // Older files may end here; the server reads a missing count as zero.
-    s.redelivered = r.uvarint().unwrap_or(0);
-    Ok(s)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! nonce: the same nonce must never seal two plaintexts.
 
 use aes_gcm::aead::generic_array::typenum::U16;
+use aes_gcm::aead::rand_core::RngCore;
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
 use aes_gcm::{aes::Aes256, AesGcm};
 use chacha20poly1305::XChaCha20Poly1305;
@@ -141,6 +142,30 @@ impl Keys {
             Some(plain) => Ok((asset, plain)),
             None => Err(Unsealed::Corrupt),
         }
+    }
+}
+
+impl Keys {
+    /// A new asset key for a stream or consumer the plan creates, and its `meta.key`
+    /// (`genEncryptionKeys` in server/filestore.go): a random seed sealed with the current
+    /// key's key-encryption key for `account` and `context`, in the configured cipher.
+    pub fn new_asset(&self, account: &str, context: &str) -> (AssetKey, Vec<u8>) {
+        let mut seed = [0u8; 32];
+        OsRng.fill_bytes(&mut seed);
+        let kek = AssetKey {
+            cipher: self.cipher,
+            seed: prf(&self.current, account, context),
+            previous_key: false,
+        };
+        let meta_key = kek.seal(&seed);
+        (
+            AssetKey {
+                cipher: self.cipher,
+                seed,
+                previous_key: false,
+            },
+            meta_key,
+        )
     }
 }
 

@@ -39,6 +39,8 @@ pub struct Store {
     pub accounts: Vec<Account>,
     /// Entries the server would skip or that look out of place.
     pub notes: Vec<String>,
+    /// The keys it was opened with, for what is read later (the Raft state).
+    pub keys: Option<Keys>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +164,7 @@ impl Store {
             root,
             accounts: Vec::new(),
             notes: Vec::new(),
+            keys: keys.cloned(),
         };
         let js = store.root.join(JETSTREAM_DIR);
         for (name, path) in dir_entries(&js)? {

@@ -2,6 +2,7 @@
 //! checksums, `msgs/index.db` summaries, and the Raft state. Nothing here writes, and
 //! nothing here knows about plans.
 pub mod checksum;
+pub mod cluster;
 pub mod conf;
 pub mod consumer_state;
 pub mod crypto;
@@ -10,6 +11,7 @@ pub mod file;
 pub mod filestore;
 pub mod in_use;
 pub mod index_db;
+pub mod inventory;
 pub mod json;
 pub mod jsops;
 mod layout;

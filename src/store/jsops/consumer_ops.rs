@@ -141,6 +141,49 @@ pub struct ConsumerState {
 /// `magic` of server/filestore.go.
 const CONSUMER_MAGIC: u8 = 22;
 
+/// `encodeConsumerState` (server/store.go): what a consumer group snapshots and what
+/// `o.dat` holds. `base_secs` is the base timestamp pending deliveries are written against
+/// (the server takes the current time, rounded to seconds).
+pub fn encode_state(s: &ConsumerState, base_secs: i64) -> Vec<u8> {
+    let mut b = vec![CONSUMER_MAGIC, 2];
+    for v in [
+        s.ack_floor_consumer,
+        s.ack_floor_stream,
+        s.delivered_consumer,
+        s.delivered_stream,
+        s.pending.len() as u64,
+    ] {
+        put_uvarint(&mut b, v);
+    }
+    if !s.pending.is_empty() {
+        put_varint(&mut b, base_secs);
+        for (sseq, p) in &s.pending {
+            put_uvarint(&mut b, sseq.wrapping_sub(s.ack_floor_stream));
+            put_uvarint(&mut b, p.dseq.wrapping_sub(s.ack_floor_consumer));
+            put_varint(&mut b, base_secs.wrapping_sub(p.ts / 1_000_000_000));
+        }
+    }
+    put_uvarint(&mut b, s.redelivered.len() as u64);
+    for (sseq, n) in &s.redelivered {
+        put_uvarint(&mut b, sseq.wrapping_sub(s.ack_floor_stream));
+        put_uvarint(&mut b, *n);
+    }
+    b
+}
+
+fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Zig-zag, as Go's `binary.PutVarint`.
+fn put_varint(out: &mut Vec<u8>, v: i64) {
+    put_uvarint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
 /// Decodes a consumer group snapshot (`decodeConsumerState`).
 pub fn decode_snapshot(data: &[u8]) -> Result<ConsumerState, OpError> {
     let payload = Payload::ConsumerSnapshot;
@@ -592,34 +635,6 @@ mod tests {
         assert!(matches!(decode(&[]), Err(OpError::Empty { .. })));
     }
 
-    /// `encodeConsumerState` with a fixed base timestamp.
-    fn encode(s: &ConsumerState, mints: i64) -> Vec<u8> {
-        let mut b = vec![22, 2];
-        for v in [
-            s.ack_floor_consumer,
-            s.ack_floor_stream,
-            s.delivered_consumer,
-            s.delivered_stream,
-        ] {
-            uvarint(v, &mut b);
-        }
-        uvarint(s.pending.len() as u64, &mut b);
-        if !s.pending.is_empty() {
-            varint(mints, &mut b);
-            for (k, p) in &s.pending {
-                uvarint(k - s.ack_floor_stream, &mut b);
-                uvarint(p.dseq - s.ack_floor_consumer, &mut b);
-                varint(mints - p.ts / 1_000_000_000, &mut b);
-            }
-        }
-        uvarint(s.redelivered.len() as u64, &mut b);
-        for (k, v) in &s.redelivered {
-            uvarint(k - s.ack_floor_stream, &mut b);
-            uvarint(*v, &mut b);
-        }
-        b
-    }
-
     #[test]
     fn snapshot_round_trip() {
         let mut s = ConsumerState {
@@ -644,7 +659,7 @@ mod tests {
             },
         );
         s.redelivered.insert(9, 2);
-        let b = encode(&s, 1_795_000_010);
+        let b = encode_state(&s, 1_795_000_010);
         assert_eq!(decode_snapshot(&b).unwrap(), s);
 
         // A short redelivered list ends without an error; a short pending list fails.

@@ -432,6 +432,16 @@ fn read_meta(
 
 /// Picks the newest snapshot by (term, index) as `setupLastSnapshot` does, falling back to
 /// older files when the newest does not decode or verify.
+/// The newest snapshot of group directory `dir` (snapshots are never encrypted), without
+/// reading its log; what could not be read goes into `problems`.
+pub fn read_latest_snapshot(dir: &Path, problems: &mut Vec<RaftError>) -> Option<Snapshot> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    read_snapshots(dir, &name, problems)
+}
+
 fn read_snapshots(dir: &Path, name: &str, problems: &mut Vec<RaftError>) -> Option<Snapshot> {
     let sdir = dir.join("snapshots");
     let entries = match fsio::list_dir(&sdir, MAX_SNAPSHOT_FILES) {

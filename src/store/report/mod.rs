@@ -22,6 +22,7 @@
 //!   "raft": [ { "account": "$SYS", "dir": "jetstream/$SYS/_js_", "files": 40, "bytes": 9000,
 //!               "groups": [ { "name": "S-R3F-x", "kind": "stream", "files": 5, "dirs": 2,
 //!                             "bytes": 900, "fingerprint": "sha256:..." } ] } ],
+//!   "inventory": { ... see crate::store::inventory ... },
 //!   "warnings": [ { "code": "interest-retention", "path": "...", "message": "..." } ] }
 //! ```
 //!
@@ -37,6 +38,8 @@
 //!   cleanly), and the counts may then be behind. A consumer's `ack_floor_stream_seq`,
 //!   `delivered_stream_seq`, `ack_pending` and `redelivered` come from its `o.dat` in the
 //!   same way. (Version 1 wrote the string `"unknown"` where version 2 writes `null`.)
+//! - `inventory` (new in version 2) is what the lost cluster had, from the survivor's Raft
+//!   meta state, each stream and consumer classified against this store.
 //! - `warnings[].code` is one of [`WarningCode`].
 
 use serde::Serialize;
@@ -44,11 +47,12 @@ use serde_json::Value;
 
 use super::consumer_state::ConsumerState;
 use super::crypto::Unsealed;
+use super::inventory::Inventory;
 use super::{ChecksumState, MetaContent, MetaFile, Store};
 
 mod warnings;
 
-pub use warnings::{checksum_word, warnings, Warning, WarningCode};
+pub use warnings::{checksum_word, inventory_warnings, warnings, Warning, WarningCode};
 
 pub const SCHEMA: &str = "js-recover/inspect";
 pub const SCHEMA_VERSION: u32 = 2;
@@ -105,6 +109,8 @@ pub struct Report {
     pub store: String,
     pub accounts: Vec<AccountReport>,
     pub raft: Vec<RaftReport>,
+    /// What the lost cluster had, against this store (see [`super::inventory`]).
+    pub inventory: Inventory,
     pub warnings: Vec<Warning>,
 }
 
@@ -164,7 +170,7 @@ pub struct RaftReport {
 }
 
 impl Report {
-    pub fn new(store: &Store) -> Report {
+    pub fn new(store: &Store, inventory: Inventory) -> Report {
         let accounts = store
             .accounts
             .iter()
@@ -196,7 +202,11 @@ impl Report {
             store: store.root.display().to_string(),
             accounts,
             raft,
-            warnings: warnings(store),
+            warnings: warnings(store)
+                .into_iter()
+                .chain(inventory_warnings(&inventory))
+                .collect(),
+            inventory,
         }
     }
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::super::consumer_state::{ConsumerState, StateError};
 use super::super::crypto::Unsealed;
 use super::super::index_db::IndexError;
+use super::super::inventory::{Asset, Class, Inventory};
 use super::super::{ChecksumState, MetaContent, Store, Stream};
 
 /// Every warning js-recover gives, by its stable code (kebab-case on the wire).
@@ -40,11 +41,32 @@ pub enum WarningCode {
     ConsumerAheadOfStream,
     /// The system account holds data besides the Raft state.
     SystemAccountHasData,
+    /// A stream the cluster had is not in this store.
+    StreamNotHere,
+    /// A consumer the cluster had is not in this store.
+    ConsumerNotHere,
+    /// A stream or consumer this store holds is unknown to the cluster.
+    NotInCluster,
+    /// This store's copy is behind what its own Raft state knew.
+    BehindRaftState,
+    /// The plan recreates a missing consumer so that nothing is deleted at load.
+    ConsumerRecreated,
+    /// A missing consumer is not recreated: the server deletes what only it still needed.
+    MessagesDeletedAtLoad,
+    /// The cluster's meta state could not be read (or only in part).
+    RaftStateUnreadable,
 }
 
 impl WarningCode {
     /// Every code, in the order the README lists them.
-    pub const ALL: [WarningCode; 15] = [
+    pub const ALL: [WarningCode; 22] = [
+        WarningCode::StreamNotHere,
+        WarningCode::ConsumerNotHere,
+        WarningCode::NotInCluster,
+        WarningCode::BehindRaftState,
+        WarningCode::ConsumerRecreated,
+        WarningCode::MessagesDeletedAtLoad,
+        WarningCode::RaftStateUnreadable,
         WarningCode::InterestRetention,
         WarningCode::WorkqueueRetention,
         WarningCode::ConsumerAheadOfStream,
@@ -80,6 +102,13 @@ impl WarningCode {
             WarningCode::ConsumerStateUnreadable => "consumer-state-unreadable",
             WarningCode::ConsumerAheadOfStream => "consumer-ahead-of-stream",
             WarningCode::SystemAccountHasData => "system-account-has-data",
+            WarningCode::StreamNotHere => "stream-not-here",
+            WarningCode::ConsumerNotHere => "consumer-not-here",
+            WarningCode::NotInCluster => "not-in-cluster",
+            WarningCode::BehindRaftState => "behind-raft-state",
+            WarningCode::ConsumerRecreated => "consumer-recreated",
+            WarningCode::MessagesDeletedAtLoad => "messages-deleted-at-load",
+            WarningCode::RaftStateUnreadable => "raft-state-unreadable",
         }
     }
 }
@@ -229,6 +258,99 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
                 ));
             }
         }
+    }
+    out
+}
+
+/// One warning per asset of the cluster this store lacks, per asset the cluster did not
+/// know, per copy behind its Raft state, and for a meta state read only in part.
+pub fn inventory_warnings(inv: &Inventory) -> Vec<Warning> {
+    let mut out = Vec::new();
+    let here = inv.self_peer.as_ref().map(|p| p.id.as_str());
+    let others = |a: &Asset| {
+        a.peers
+            .iter()
+            .filter(|p| Some(p.id.as_str()) != here)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for s in &inv.streams {
+        let path = format!("jetstream/{}/streams/{}", s.account, s.name);
+        let what = format!("stream `{}` of account `{}`", s.name, s.account);
+        match s.class {
+            Class::Here => {}
+            Class::HereBehind => out.push(Warning::new(
+                WarningCode::BehindRaftState,
+                &path,
+                format!(
+                    "{what} ends at seq {} here, but this node's Raft snapshot of it knew seq {}: \
+                     another copy may hold more",
+                    s.store_last_seq.unwrap_or(0),
+                    s.raft_last_seq.unwrap_or(0)
+                ),
+            )),
+            Class::NotInCluster => out.push(Warning::new(
+                WarningCode::NotInCluster,
+                &path,
+                format!("{what} is in this store but not in the cluster's meta state: it was deleted there (or never replicated); the standalone server will serve it again"),
+            )),
+            class => out.push(Warning::new(
+                WarningCode::StreamNotHere,
+                &path,
+                match class {
+                    Class::NotHere => format!("{what} (R{}) is not in this store: it was on peers {}", s.replicas.unwrap_or(0), others(s)),
+                    Class::Memory => format!("{what} used memory storage: no disk holds it, and it cannot come back from any"),
+                    _ => format!("{what} was assigned to this node, but its directory is missing from the store"),
+                },
+            )),
+        }
+        for c in &s.consumers {
+            let cpath = format!("{path}/obs/{}", c.name);
+            let cwhat = format!(
+                "consumer `{}` of stream `{}` (account `{}`)",
+                c.name, s.name, s.account
+            );
+            let code = match c.class {
+                Class::Here => continue,
+                Class::HereBehind => WarningCode::BehindRaftState,
+                Class::NotInCluster => WarningCode::NotInCluster,
+                _ => WarningCode::ConsumerNotHere,
+            };
+            let message = match c.class {
+                Class::HereBehind => format!(
+                    "{cwhat} has ack floor {} here, but this node's Raft snapshot of it knew {}",
+                    c.store_last_seq.unwrap_or(0),
+                    c.raft_last_seq.unwrap_or(0)
+                ),
+                Class::NotInCluster => {
+                    format!("{cwhat} is in this store but not in the cluster's meta state")
+                }
+                Class::Memory => format!("{cwhat} used memory storage: no disk holds its state"),
+                Class::NotHere => format!(
+                    "{cwhat} is not in this store: it was on peers {}",
+                    others(c)
+                ),
+                _ => format!("{cwhat} was assigned to this node, but its directory is missing"),
+            };
+            out.push(Warning::new(code, &cpath, message));
+        }
+    }
+    if let Some(why) = &inv.unavailable {
+        if let crate::store::cluster::NoView::Unreadable(detail) = why {
+            out.push(Warning {
+                code: WarningCode::RaftStateUnreadable,
+                path: None,
+                message: format!("the cluster's meta state could not be read ({detail}): what the cluster had that this store lacks cannot be told"),
+            });
+        }
+    }
+    for p in &inv.problems {
+        out.push(Warning {
+            code: WarningCode::RaftStateUnreadable,
+            path: None,
+            message: format!("part of the Raft state could not be read: {p}"),
+        });
     }
     out
 }

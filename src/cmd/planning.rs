@@ -1,0 +1,57 @@
+//! The options `plan` and `prepare` share: how the store is read, and what the plan does
+//! about what the lost cluster had that the store lacks.
+
+use clap::Args;
+
+use crate::plan::{Manifest, PlanOptions};
+use crate::Error;
+
+#[derive(Debug, Args)]
+pub struct PlanningArgs {
+    #[command(flatten)]
+    pub keys: super::keys::KeyArgs,
+    #[command(flatten)]
+    pub names: super::names::NameArgs,
+    /// Do not recreate durable consumers that interest and work-queue streams need but
+    /// the store lacks; the warnings then name the messages the server deletes at load
+    #[arg(long)]
+    pub no_recreate_consumers: bool,
+    /// Exit 7 when anything the cluster had is not (or not all) in this store, by its Raft
+    /// state (the plan is still written)
+    #[arg(long)]
+    pub require_complete: bool,
+}
+
+impl PlanningArgs {
+    pub fn options(&self) -> PlanOptions {
+        PlanOptions {
+            names: self.names.names(),
+            recreate_consumers: !self.no_recreate_consumers,
+        }
+    }
+
+    /// With `--require-complete`, refuses a plan of a store that lacks part of the cluster.
+    pub fn check_complete(&self, manifest: &Manifest) -> Result<(), Error> {
+        let Some(inventory) = manifest
+            .inventory
+            .as_ref()
+            .filter(|_| self.require_complete)
+        else {
+            return Ok(());
+        };
+        let missing = inventory.missing().count()
+            + inventory
+                .streams
+                .iter()
+                .flat_map(|s| std::iter::once(s).chain(&s.consumers))
+                .filter(|a| a.class == crate::store::inventory::Class::HereBehind)
+                .count();
+        if missing == 0 && inventory.available {
+            return Ok(());
+        }
+        Err(Error::Incomplete {
+            missing,
+            headline: inventory.headline(),
+        })
+    }
+}
