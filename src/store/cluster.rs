@@ -194,24 +194,21 @@ fn read_heads(raft_dir: &Path, problems: &mut Vec<String>) -> BTreeMap<String, G
         let mut read_problems = Vec::new();
         let snapshot = raft::read_latest_snapshot(&e.path, &mut read_problems);
         problems.extend(read_problems.iter().map(|p| crate::error::chain(p)));
-        match snapshot {
-            Some(s) => {
-                head.snapshot_index = Some(s.index);
-                let decoded = match kind {
-                    GroupKind::Stream => {
-                        stream_ops::decode_snapshot(&s.data).map(|st| head.stream = Some(st))
-                    }
-                    _ => consumer_ops::decode_snapshot(&s.data).map(|st| head.consumer = Some(st)),
-                };
-                if let Err(err) = decoded {
-                    problems.push(format!(
-                        "`{}`: {}",
-                        s.file.display(),
-                        crate::error::chain(&err)
-                    ));
+        if let Some(s) = snapshot {
+            head.snapshot_index = Some(s.index);
+            let decoded = match kind {
+                GroupKind::Stream => {
+                    stream_ops::decode_snapshot(&s.data).map(|st| head.stream = Some(st))
                 }
+                _ => consumer_ops::decode_snapshot(&s.data).map(|st| head.consumer = Some(st)),
+            };
+            if let Err(err) = decoded {
+                problems.push(format!(
+                    "`{}`: {}",
+                    s.file.display(),
+                    crate::error::chain(&err)
+                ));
             }
-            None => {}
         }
         heads.insert(e.name, head);
     }

@@ -336,14 +336,12 @@ pub fn inventory_warnings(inv: &Inventory) -> Vec<Warning> {
             out.push(Warning::new(code, &cpath, message));
         }
     }
-    if let Some(why) = &inv.unavailable {
-        if let crate::store::cluster::NoView::Unreadable(detail) = why {
-            out.push(Warning {
-                code: WarningCode::RaftStateUnreadable,
-                path: None,
-                message: format!("the cluster's meta state could not be read ({detail}): what the cluster had that this store lacks cannot be told"),
-            });
-        }
+    if let Some(crate::store::cluster::NoView::Unreadable(detail)) = &inv.unavailable {
+        out.push(Warning {
+            code: WarningCode::RaftStateUnreadable,
+            path: None,
+            message: format!("the cluster's meta state could not be read ({detail}): what the cluster had that this store lacks cannot be told"),
+        });
     }
     for p in &inv.problems {
         out.push(Warning {
