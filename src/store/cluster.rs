@@ -73,6 +73,9 @@ pub struct Cluster {
     pub self_peer: Option<String>,
     /// This node's stream and consumer groups, by group name.
     pub groups: BTreeMap<String, GroupHead>,
+    /// Streams a meta entry past the known commit removed, as `(account, name)`: their
+    /// removal may never have been committed.
+    pub uncommitted_removals: BTreeSet<(String, String)>,
     /// What could not be read, each naming its file.
     pub problems: Vec<String>,
 }
@@ -122,6 +125,7 @@ pub fn read(
         }
     }
     let mut ops = Vec::new();
+    let mut uncommitted_removals = BTreeSet::new();
     let mut commit = group
         .commit
         .as_ref()
@@ -138,6 +142,9 @@ pub fn read(
                 Ok(op) => {
                     if commit.is_some_and(|c| entry.index > c) {
                         source.past_commit += 1;
+                        if let MetaOp::RemoveStream(sa) = &op {
+                            uncommitted_removals.insert((sa.account.clone(), sa.name.clone()));
+                        }
                     }
                     ops.push(op)
                 }
@@ -170,6 +177,7 @@ pub fn read(
         streams,
         self_peer,
         groups,
+        uncommitted_removals,
         problems,
     })
 }
@@ -255,6 +263,41 @@ mod tests {
         assert_eq!(peer_id("n1").len(), 8);
         assert_ne!(peer_id("n1"), peer_id("n2"));
         assert!(peer_id("n1").chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    /// Logs of real clusters of every release, each with a meta snapshot and, after it,
+    /// stream `B/NEWBIE` created and `B/DOOMED` deleted (tests/data/jsops).
+    #[test]
+    fn meta_ops_after_the_snapshot_are_replayed() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jsops");
+        for version in ["2.10.26", "2.11.11", "2.12.8", "2.14.6", "2.15.1"] {
+            let dir = root.join(format!("cluster-{version}"));
+            let expected: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+            let c = read(&dir.join("_js_"), None, &BTreeSet::new()).unwrap();
+            let has = |a: &str, s: &str| c.streams.iter().any(|x| x.account == a && x.name == s);
+            assert!(c.source.snapshot.is_some(), "{version}");
+            assert!(c.source.ops_applied > 0, "{version}");
+            assert!(has("B", "NEWBIE"), "{version}: created after the snapshot");
+            assert!(!has("B", "DOOMED"), "{version}: deleted after the snapshot");
+            // A removal this node never saw committed is flagged (one that was committed
+            // may be too, when no later entry recorded the commit).
+            if expected["deleted_after_snapshot"]["committed"] == false {
+                assert!(
+                    c.uncommitted_removals
+                        .contains(&("B".into(), "DOOMED".into())),
+                    "{version}"
+                );
+            }
+            for (account, streams) in expected["accounts"].as_object().unwrap() {
+                for stream in streams.as_object().unwrap().keys() {
+                    if stream == "DOOMED" {
+                        continue;
+                    }
+                    assert!(has(account, stream), "{version}: {account}/{stream}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -120,6 +120,9 @@ pub struct Inventory {
     pub self_peer: Option<Peer>,
     pub summary: Summary,
     pub streams: Vec<Asset>,
+    /// Streams whose removal this node had but never learned was committed.
+    #[serde(default)]
+    pub uncommitted_removals: BTreeSet<(String, String)>,
     pub problems: Vec<String>,
 }
 
@@ -173,6 +176,7 @@ impl Inventory {
                 self_peer: None,
                 summary: Summary::default(),
                 streams: Vec::new(),
+                uncommitted_removals: BTreeSet::new(),
                 problems: Vec::new(),
             },
             Ok(cluster) => classify(cluster, &local, names),
@@ -225,16 +229,16 @@ impl Inventory {
                 };
                 let asset = c.unwrap_or(st);
                 match asset.class {
-                    Class::NotHere => format!(
-                        "{what} (on lost peers {})",
-                        asset
+                    Class::NotHere => {
+                        let mut peers: Vec<String> = asset
                             .peers
                             .iter()
                             .filter(|p| Some(&p.id) != self.self_peer.as_ref().map(|m| &m.id))
                             .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                            .collect();
+                        peers.sort();
+                        format!("{what} (on lost peers {})", peers.join(", "))
+                    }
                     other => format!("{what} ({})", other.describe()),
                 }
             })
@@ -345,6 +349,7 @@ fn classify(
         self_peer: me.as_deref().map(|id| names.peer(id)),
         summary,
         streams,
+        uncommitted_removals: cluster.uncommitted_removals.clone(),
         problems: cluster.problems.clone(),
     }
 }

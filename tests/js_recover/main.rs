@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod e2e_apply;
 mod e2e_encrypted;
+mod e2e_five;
 mod e2e_inventory;
 mod e2e_plan;
 mod faults;

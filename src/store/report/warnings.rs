@@ -268,12 +268,14 @@ pub fn inventory_warnings(inv: &Inventory) -> Vec<Warning> {
     let mut out = Vec::new();
     let here = inv.self_peer.as_ref().map(|p| p.id.as_str());
     let others = |a: &Asset| {
-        a.peers
+        let mut peers: Vec<String> = a
+            .peers
             .iter()
             .filter(|p| Some(p.id.as_str()) != here)
             .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        peers.sort();
+        peers.join(", ")
     };
     for s in &inv.streams {
         let path = format!("jetstream/{}/streams/{}", s.account, s.name);
@@ -293,7 +295,11 @@ pub fn inventory_warnings(inv: &Inventory) -> Vec<Warning> {
             Class::NotInCluster => out.push(Warning::new(
                 WarningCode::NotInCluster,
                 &path,
-                format!("{what} is in this store but not in the cluster's meta state: it was deleted there (or never replicated); the standalone server will serve it again"),
+                if inv.uncommitted_removals.contains(&(s.account.clone(), s.name.clone())) {
+                    format!("{what} is in this store, and its deletion was the cluster's last word on it, but this node never learned that the deletion was committed: it is kept, and the standalone server will serve it")
+                } else {
+                    format!("{what} is in this store but not in the cluster's meta state: it was deleted there (or never replicated); the standalone server will serve it again")
+                },
             )),
             class => out.push(Warning::new(
                 WarningCode::StreamNotHere,

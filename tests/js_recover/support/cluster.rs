@@ -241,7 +241,7 @@ pub async fn connect(url: &str, account: Account) -> async_nats::Client {
 async fn start_nodes(opts: &ClusterOpts, root: &std::path::Path) -> Vec<Server> {
     for _ in 0..3 {
         let routes: Vec<u16> = (0..opts.size).map(|_| net::free_port()).collect();
-        let specs = (0..3).map(|i| node_spec(opts, root, i, &routes));
+        let specs = (0..opts.size).map(|i| node_spec(opts, root, i, &routes));
         // Concurrently: a lone node waits for routes before it is useful.
         let started = futures::future::join_all(specs.map(Server::try_start)).await;
         match started.into_iter().collect::<Result<Vec<_>, _>>() {

@@ -106,7 +106,7 @@ fn stream_config(name: &str, subjects: &str, retention: stream::RetentionPolicy)
 
 /// Runs a JetStream API call, retrying for a while: just after a cluster forms, the meta
 /// leader can answer "insufficient resources" or time out until every peer has reported in.
-async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+pub async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
     what: &str,
     call: impl Fn() -> F,
 ) -> T {
@@ -121,13 +121,13 @@ async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T
     panic!("{what}: {last}")
 }
 
-async fn create_stream(js: &jetstream::Context, cfg: stream::Config) -> stream::Stream {
+pub async fn create_stream(js: &jetstream::Context, cfg: stream::Config) -> stream::Stream {
     let what = format!("create stream {}", cfg.name);
     retry(&what, || js.get_or_create_stream(cfg.clone())).await
 }
 
 /// Durable explicit-ack pull consumer; `replicas` 0 means "inherit".
-async fn durable(s: &stream::Stream, name: &str, replicas: usize) -> PullConsumer {
+pub async fn durable(s: &stream::Stream, name: &str, replicas: usize) -> PullConsumer {
     let cfg = pull::Config {
         durable_name: Some(name.into()),
         ack_policy: AckPolicy::Explicit,
@@ -162,7 +162,7 @@ fn payload(kind: &str, i: usize) -> Vec<u8> {
 /// Right after a stream is created the server a client is connected to may not yet route
 /// its subjects ("no stream found"/no responders): nothing was stored, so that publish is
 /// retried. Any other failure fails the test.
-async fn publish(js: &jetstream::Context, kind: &str, subjects: &[&str], count: usize) {
+pub async fn publish(js: &jetstream::Context, kind: &str, subjects: &[&str], count: usize) {
     for i in 1..=count {
         let subject = subjects[i % subjects.len()].to_string();
         let mut attempts = 0;
@@ -197,7 +197,7 @@ fn is_no_responders(e: &jetstream::context::PublishError) -> bool {
 
 /// Fetches exactly `n` messages and double-acks the first `ack` in order, so
 /// the ack floor is exactly `ack` once this returns.
-async fn consume(consumer: &PullConsumer, n: usize, ack: usize) {
+pub async fn consume(consumer: &PullConsumer, n: usize, ack: usize) {
     consume_acking(consumer, n, |i| i <= ack).await
 }
 
