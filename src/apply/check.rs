@@ -67,8 +67,25 @@ pub fn read_plan(path: &Path) -> Result<Loaded, ApplyError> {
 }
 
 /// The files a plan may write: metadata, keys of what it creates, and consumer state;
-/// nothing else.
+/// and, new only, message blocks and their keys (the Raft log tail); nothing else.
 const EDITABLE: [&str; 4] = ["meta.inf", "meta.sum", "meta.key", "o.dat"];
+
+/// A new message block or block key: `.../msgs/<n>.blk` or `.../msgs/<n>.key`.
+fn is_new_block_file(path: &str) -> bool {
+    let mut parts = path.rsplit('/');
+    let (Some(name), Some("msgs")) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    crate::store::filestore::block_index(name).is_some()
+        || name
+            .strip_suffix(".key")
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The one file a plan may remove rather than a directory: a stream's `msgs/index.db`.
+pub fn is_removable_file(path: &str) -> bool {
+    path.ends_with("/msgs/index.db")
+}
 
 /// A manifest may only touch what `plan` touches: `meta.inf`, `meta.sum` and `o.dat` files,
 /// directories it creates and whole directories it removes under `jetstream/`, each named
@@ -91,7 +108,8 @@ pub fn validate(m: &Manifest) -> Result<(), ManifestProblem> {
         match change {
             Change::Edit(e) => {
                 let name = path.rsplit('/').next().unwrap_or_default();
-                if !EDITABLE.contains(&name) {
+                let new_block = e.before_sha256.is_none() && is_new_block_file(path);
+                if !EDITABLE.contains(&name) && !new_block {
                     return Err(ManifestProblem::NotAMetaFile(path.into()));
                 }
                 let base64 = |source| ManifestProblem::Base64 {
@@ -290,7 +308,18 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
                 Some(_) => drift.push(found(Found::ExistsNow)),
             },
             Change::Remove(r) => match crate::store::file::kind_at(&abs) {
-                Some(FileKind::Directory) => {
+                Some(FileKind::Regular) if is_removable_file(&r.path) => {
+                    let now = tree::summarize_file(&abs)?;
+                    if now.fingerprint != r.fingerprint {
+                        drift.push(found(Found::DirChanged {
+                            files: now.files,
+                            bytes: now.bytes,
+                            expected_files: r.files,
+                            expected_bytes: r.bytes,
+                        }));
+                    }
+                }
+                Some(FileKind::Directory) if !is_removable_file(&r.path) => {
                     let now = tree::summarize(&abs)?;
                     if now.fingerprint != r.fingerprint {
                         drift.push(found(Found::DirChanged {

@@ -30,10 +30,13 @@ pub fn move_by_copy(
     durable::sync_dir(from.parent().unwrap_or(Path::new("/")))
 }
 
-/// Copies directory `from` to `to` (which must not exist; a leftover is removed first),
-/// preserving modes, owners and times, verified and durable.
+/// Copies directory (or regular file) `from` to `to` (which must not exist; a leftover is
+/// removed first), preserving modes, owners and times, verified and durable.
 pub fn copy_verified(from: &Path, to: &Path) -> Result<(), ApplyError> {
     durable::remove(to)?;
+    if crate::store::file::kind_at(from) == Some(crate::store::file::FileKind::Regular) {
+        return copy_file_verified(from, to);
+    }
     // Only files and directories: a FIFO would block the copy, a link be followed.
     if let Some(odd) = tree::list(from)?
         .into_iter()
@@ -92,6 +95,33 @@ pub fn copy_verified(from: &Path, to: &Path) -> Result<(), ApplyError> {
     let mut paths: Vec<_> = entries.iter().map(|e| to.join(&e.path)).collect();
     paths.push(to.to_path_buf());
     durable::sync_filesystem(to, &paths)
+}
+
+/// A single file (a removed `msgs/index.db`): copied with its mode, owner and time, made
+/// durable, and checked by SHA-256.
+fn copy_file_verified(from: &Path, to: &Path) -> Result<(), ApplyError> {
+    let (meta, bytes) = crate::store::file::read_regular(from)
+        .map_err(|e| ApplyError::io("read", from)(e.into_io()))?;
+    let e = tree::Entry::from_metadata(&meta, String::new());
+    durable::write_new(
+        to,
+        &bytes,
+        durable::Perms {
+            mode: e.mode & 0o7777,
+            uid: e.uid,
+            gid: e.gid,
+        },
+    )?;
+    durable::set_mtime(to, e.mtime_ns)?;
+    durable::sync_each(&[to.to_path_buf()])?;
+    if file_sha(to).ok() != Some(Sha256::digest(&bytes).to_vec()) {
+        return Err(ApplyError::Io {
+            action: "verify the copy of",
+            path: from.to_path_buf(),
+            source: std::io::Error::other("the copy differs from the original"),
+        });
+    }
+    Ok(())
 }
 
 /// Gives every entry under `to` (and `to` itself) the mode, owner and time its namesake

@@ -156,7 +156,7 @@ pub enum ManifestProblem {
     PathLeavesStore(String),
     #[error("`{0}` is changed twice")]
     ChangedTwice(String),
-    #[error("`{0}` is not a meta.inf, meta.sum, meta.key or o.dat file; plans edit nothing else")]
+    #[error("`{0}` is not a meta.inf, meta.sum, meta.key or o.dat file, nor a new message block or block key; plans edit nothing else")]
     NotAMetaFile(String),
     #[error("`{path}`: bad base64")]
     Base64 {

@@ -448,7 +448,7 @@ pub fn assess(record: &Record) -> Result<Assessment, ApplyError> {
             }
             Change::Remove(r) => {
                 let in_store = path.as_ref().is_ok_and(|p| p.symlink_metadata().is_ok());
-                let in_backup = record.backup.removed(index).is_dir();
+                let in_backup = file::kind_at(&record.backup.removed(index)).is_some();
                 let partial = record.backup.removed_partial(index);
                 if partial.symlink_metadata().is_ok() {
                     a.partials.push(partial);
@@ -459,7 +459,7 @@ pub fn assess(record: &Record) -> Result<Assessment, ApplyError> {
                     (false, false) => DirState::Lost,
                     (true, true) => {
                         let p = path.as_ref().expect("in store");
-                        if tree::summarize(p)?.fingerprint == r.fingerprint {
+                        if tree::summarize_any(p)?.fingerprint == r.fingerprint {
                             DirState::RestoredByCopy
                         } else if record.copied(index) && !record.moved(index) {
                             DirState::PartlyDeleted

@@ -209,7 +209,7 @@ fn prepare(
             let Change::Remove(r) = &changes[*index] else {
                 unreachable!("dirs are removals")
             };
-            let saved = tree::summarize(&backup.removed(*index))?;
+            let saved = tree::summarize_any(&backup.removed(*index))?;
             if saved.fingerprint != r.fingerprint && !opts.force {
                 return Err(ApplyError::invalid(&backup.root)(
                     BackupProblem::SavedCopyChanged {

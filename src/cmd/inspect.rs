@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::output::{human_bytes, stdout, table};
 use crate::store::inventory::{self, Inventory};
-use crate::store::report::{MetaState, Report, StreamReport};
+use crate::store::report::{MetaState, Report, StreamReport, TailReport};
+use crate::store::tail::SeqRange;
 use crate::store::{in_use, Store};
 use crate::Error;
 
@@ -17,7 +18,12 @@ use crate::Error;
 /// meta.sum matches (a server skips a stream whose checksum is wrong) and, from
 /// msgs/index.db, its message count and sequence range. For each consumer, from its o.dat:
 /// its ack floor, the last sequence delivered and how many deliveries await an ack.
-/// Message data is never read.
+///
+/// Then the Raft log tail: per stream, the messages this node's Raft log holds and its
+/// store does not (split into those it knew were committed and those past that), deletes
+/// not yet applied and the highest sequence assigned; per consumer, a log ahead of its
+/// o.dat. `plan` writes these back. Message blocks of the store are read only to find the
+/// last sequence of a stream whose msgs/index.db is missing or stale.
 ///
 /// First, what the lost cluster had against what this store holds, from the survivor's
 /// Raft meta state: "this survivor holds 5 of 9 streams and 8 of 11 consumers the cluster
@@ -54,7 +60,11 @@ pub fn run(args: InspectArgs) -> Result<(), Error> {
     let store = Store::open_with(&args.store, keys.as_ref())?;
     let cluster = inventory::read_cluster(&store);
     let inventory = Inventory::new(&store, &cluster, &args.names.names());
-    let report = Report::new(&store, inventory);
+    let tails = match &cluster {
+        Ok(c) => crate::store::tail::read(&store, c),
+        Err(_) => crate::store::tail::Tails::default(),
+    };
+    let report = Report::new(&store, inventory, &tails);
     if args.json {
         let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
         stdout(&(json + "\n"))?;
@@ -86,6 +96,15 @@ fn render(report: &Report) -> String {
         report.store,
         report.inventory.headline()
     );
+    let tail = &report.tail;
+    if !tail.streams.is_empty() || !tail.consumers.is_empty() {
+        let messages: usize = tail.streams.iter().map(|s| s.messages).sum();
+        out.push_str(&format!(
+            "this node's Raft logs hold {messages} messages and the newer state of {} consumers that \
+             the store lacks; `plan` writes them back\n",
+            tail.consumers.len()
+        ));
+    }
     if report.accounts.iter().all(|a| a.streams.is_empty()) {
         out.push_str("\nno streams\n");
     }
@@ -160,11 +179,63 @@ fn render(report: &Report) -> String {
             human_bytes(raft.bytes)
         ));
     }
+    out.push_str(&render_tail(tail));
     if !report.warnings.is_empty() {
         out.push_str("\nwarnings:\n");
         for w in &report.warnings {
             out.push_str(&format!("  - {}\n", w.message));
         }
+    }
+    out
+}
+
+/// The Raft log tail, as two tables (streams, consumers); empty when there is none.
+fn render_tail(tail: &TailReport) -> String {
+    let mut out = String::new();
+    if !tail.streams.is_empty() {
+        out.push_str("\nraft log tail: messages in this node's stream logs, not in the store\n");
+        let mut rows = vec![[
+            "STREAM",
+            "MESSAGES",
+            "SEQUENCES",
+            "COMMITTED",
+            "PAST COMMIT",
+            "DELETES",
+            "ASSIGNED TO",
+        ]
+        .map(String::from)
+        .to_vec()];
+        for s in &tail.streams {
+            let mut runs = s.committed.clone();
+            runs.extend(&s.past_commit);
+            runs.sort_by_key(|r| r.first);
+            rows.push(vec![
+                format!("{}/{}", s.account, s.stream),
+                s.messages.to_string(),
+                if runs.is_empty() {
+                    "-".into()
+                } else {
+                    SeqRange::show(&SeqRange::runs(runs.iter().flat_map(|r| r.first..=r.last)))
+                },
+                s.committed_messages.to_string(),
+                (s.messages - s.committed_messages).to_string(),
+                s.removals.to_string(),
+                s.max_assigned.to_string(),
+            ]);
+        }
+        out.push_str(&table(&rows, "  "));
+    }
+    if !tail.consumers.is_empty() {
+        out.push_str("\nraft log tail: consumers whose log is ahead of o.dat\n");
+        let mut rows = vec![["CONSUMER", "O.DAT", "LOG"].map(String::from).to_vec()];
+        for c in &tail.consumers {
+            rows.push(vec![
+                format!("{}/{} > {}", c.account, c.stream, c.consumer),
+                c.stored.to_string(),
+                c.newest.to_string(),
+            ]);
+        }
+        out.push_str(&table(&rows, "  "));
     }
     out
 }

@@ -16,6 +16,13 @@ use crate::Error;
 /// consumer with num_replicas > 1: num_replicas 0 (as its stream), so the server does not
 /// drop it; and removal of the lost cluster's Raft state (`jetstream/$SYS/_js_`).
 ///
+/// Before the Raft state goes, it is read: durable consumers that interest and work-queue
+/// streams need but the store lacks are recreated, and what this node's Raft logs hold
+/// that its store does not (acknowledged messages, deletes, consumer acks: the tail) is
+/// written back, as a new message block per stream and newer consumer o.dat files
+/// (--raft-tail all, the default; `committed` writes only what this node knew was
+/// committed; `none` writes nothing and lists what is lost).
+///
 /// The manifest (JSON) holds the exact before/after bytes, their SHA-256 and a readable
 /// diff of every file, and a fingerprint of every directory to remove. Nothing in the
 /// store is changed. A short summary goes to stderr.
@@ -24,6 +31,7 @@ use crate::Error;
 ///   js-recover plan /srv/survivor --out plan.json
 ///   js-recover plan /srv/survivor | jq -r '.changes[].diff // empty'
 ///   js-recover plan /srv/survivor --key-file /etc/nats/js.key --out plan.json
+///   js-recover plan /srv/survivor --raft-tail none --out plan.json   # see what is lost
 ///
 /// For a store encrypted at rest, --key-file opens each meta.inf; it is edited like a plain
 /// one and sealed again with its own key (meta.key unchanged). The diff shows the
@@ -91,6 +99,30 @@ pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
                 s.consumers_recreated,
                 if s.consumers_recreated == 1 { "" } else { "s" }
             ));
+        }
+        if let Some(tail) = &m.tail {
+            let dropped: u64 = tail
+                .streams
+                .iter()
+                .flat_map(|t| &t.dropped)
+                .map(|r| r.count())
+                .sum();
+            if s.tail_messages > 0 || s.tail_consumers > 0 {
+                text.push_str(&format!(
+                    "plan: from this node's Raft logs, {} messages and {} consumer states written back \
+                     (--raft-tail {})\n",
+                    s.tail_messages,
+                    s.tail_consumers,
+                    tail.mode.word()
+                ));
+            }
+            if dropped > 0 {
+                text.push_str(&format!(
+                    "plan: {dropped} messages in this node's Raft logs are NOT written back (--raft-tail {}); \
+                     see the raft-tail-dropped warnings\n",
+                    tail.mode.word()
+                ));
+            }
         }
         // A store can have thousands of streams: list a screenful, the manifest has the rest.
         const LISTED: usize = 30;

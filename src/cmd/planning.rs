@@ -3,6 +3,7 @@
 
 use clap::Args;
 
+use crate::plan::tail::TailMode;
 use crate::plan::{Manifest, PlanOptions};
 use crate::Error;
 
@@ -20,6 +21,11 @@ pub struct PlanningArgs {
     /// state (the plan is still written)
     #[arg(long)]
     pub require_complete: bool,
+    /// What of the Raft logs' tail (messages and acks this node logged but its stores do
+    /// not hold) to write into the store: all of it, only what this node knew was
+    /// committed, or none (the plan then lists what is lost)
+    #[arg(long, value_enum, default_value_t = TailMode::All, value_name = "WHAT")]
+    pub raft_tail: TailMode,
 }
 
 impl PlanningArgs {
@@ -27,6 +33,7 @@ impl PlanningArgs {
         PlanOptions {
             names: self.names.names(),
             recreate_consumers: !self.no_recreate_consumers,
+            raft_tail: self.raft_tail,
         }
     }
 

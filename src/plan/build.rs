@@ -9,9 +9,11 @@
 //!   missing for an unedited file is recomputed too, since the server would skip that stream.
 //! - The Raft state (`_js_` under the system account) leaves the store.
 
+use super::tail::TailMode;
 use crate::store::inventory::{read_cluster, Inventory, Names};
 use crate::store::json;
 use crate::store::report::{self, Warning};
+use crate::store::tail;
 use crate::store::{ChecksumState, MetaContent, MetaFile, Store, StoreError};
 
 use super::diff;
@@ -82,6 +84,8 @@ pub struct PlanOptions {
     pub names: Names,
     /// Recreate durable consumers interest and work-queue streams need but the store lacks.
     pub recreate_consumers: bool,
+    /// How much of the Raft log tail to write into the store.
+    pub raft_tail: TailMode,
 }
 
 impl Default for PlanOptions {
@@ -89,6 +93,7 @@ impl Default for PlanOptions {
         PlanOptions {
             names: Names::default(),
             recreate_consumers: true,
+            raft_tail: TailMode::All,
         }
     }
 }
@@ -152,6 +157,14 @@ pub fn plan_with(
     )?;
     summary.consumers_recreated = recreated.consumers;
     changes.extend(recreated.changes);
+    let tails = match &cluster {
+        Ok(c) => tail::read(store, c),
+        Err(_) => tail::Tails::default(),
+    };
+    let mut tail_changes = super::tail::plan_tail(store, &tails, opts.raft_tail)?;
+    summary.tail_messages = tail_changes.messages;
+    summary.tail_consumers = tail_changes.consumers;
+    changes.extend(std::mem::take(&mut tail_changes.changes));
     summary.files_edited = changes
         .iter()
         .filter(|c| matches!(c, Change::Edit(_)))
@@ -160,6 +173,12 @@ pub fn plan_with(
     let mut warnings = report::warnings(store);
     warnings.extend(report::inventory_warnings(&inventory));
     warnings.extend(recreated.warnings);
+    warnings.extend(std::mem::take(&mut tail_changes.warnings));
+    warnings.extend(tails.problems.iter().map(|p| Warning {
+        code: report::WarningCode::RaftStateUnreadable,
+        path: None,
+        message: format!("part of the Raft log could not be read: {p}"),
+    }));
     for account in &store.accounts {
         let Some(raft) = &account.raft else { continue };
         let tree_path = if account.streams.is_empty() && account.other_entries.is_empty() {
@@ -198,6 +217,7 @@ pub fn plan_with(
         store: store.root.display().to_string(),
         summary,
         inventory: Some(inventory),
+        tail: Some(tail_changes.plan),
         warnings,
         changes,
     })

@@ -75,6 +75,10 @@ pub struct Manifest {
     /// [`crate::store::inventory`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<Inventory>,
+    /// What this node's Raft logs hold that the store does not, and how much of it the
+    /// plan writes back (version 2; see [`crate::store::tail`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<super::tail::TailPlan>,
     pub warnings: Vec<Warning>,
     pub changes: Vec<Change>,
 }
@@ -93,6 +97,12 @@ pub struct Summary {
     /// Consumers the plan recreates (version 2).
     #[serde(default)]
     pub consumers_recreated: usize,
+    /// Messages from the Raft log tail the plan writes into the store (version 2).
+    #[serde(default)]
+    pub tail_messages: usize,
+    /// Consumers whose newer state from their Raft log the plan writes (version 2).
+    #[serde(default)]
+    pub tail_consumers: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@ mod build;
 pub mod diff;
 pub mod manifest;
 mod recreate;
+pub mod tail;
 
 pub use build::{plan, plan_with, PlanError, PlanOptions};
 pub use manifest::{Change, Edit, Manifest, Mkdir, Remove, Summary, Warning};

@@ -330,7 +330,7 @@ fn a_field_the_server_cannot_decode_is_refused_by_name() {
         let cluster = crate::store::inventory::read_cluster(&store);
         let inventory =
             crate::store::inventory::Inventory::new(&store, &cluster, &Default::default());
-        let report = crate::store::report::Report::new(&store, inventory);
+        let report = crate::store::report::Report::new(&store, inventory, &Default::default());
         assert_eq!(
             report.accounts[0].streams[0].meta,
             crate::store::report::MetaState::Refused,

@@ -48,8 +48,17 @@ pub fn decode(
     encrypted: bool,
     asset: Option<&AssetKey>,
 ) -> Result<ConsumerState, StateError> {
+    decode_full(buf, encrypted, asset).map(|full| ConsumerState::from(&full))
+}
+
+/// [`decode`], keeping every pending delivery and redelivery count.
+pub fn decode_full(
+    buf: &[u8],
+    encrypted: bool,
+    asset: Option<&AssetKey>,
+) -> Result<FullState, StateError> {
     if buf.is_empty() {
-        return Ok(ConsumerState::default());
+        return Ok(FullState::default());
     }
     let opened;
     let buf = match (encrypted, asset) {
@@ -61,7 +70,7 @@ pub fn decode(
         }
     };
     match super::jsops::consumer_ops::decode_snapshot(buf) {
-        Ok(full) => Ok(ConsumerState::from(&full)),
+        Ok(full) => Ok(full),
         Err(_) if buf.len() >= 2 && (buf[0] != MAGIC || !(1..=2).contains(&buf[1])) => {
             Err(StateError::UnknownVersion {
                 magic: buf[0],

@@ -146,6 +146,25 @@ impl Keys {
 }
 
 impl Keys {
+    /// A new key for message block `context` (`<stream>:<n>`) of a stream of `account`
+    /// (`genEncryptionKeysForBlock` in server/filestore.go): a random seed and nonce, and
+    /// the `<n>.key` file, `nonce || AEAD(kek, nonce, seed)`. The block's keystream is the
+    /// cipher keyed by the seed with that same nonce.
+    pub fn new_block_key(
+        &self,
+        account: &str,
+        context: &str,
+        cipher: Cipher,
+    ) -> ([u8; 32], Vec<u8>, Vec<u8>) {
+        let mut seed = [0u8; 32];
+        OsRng.fill_bytes(&mut seed);
+        let mut nonce = vec![0u8; cipher.nonce_size()];
+        OsRng.fill_bytes(&mut nonce);
+        let kek = prf(&self.current, account, context);
+        let key_file = seal(cipher, &kek, &nonce, &seed).expect("a nonce of the cipher's size");
+        (seed, nonce, key_file)
+    }
+
     /// A new asset key for a stream or consumer the plan creates, and its `meta.key`
     /// (`genEncryptionKeys` in server/filestore.go): a random seed sealed with the current
     /// key's key-encryption key for `account` and `context`, in the configured cipher.

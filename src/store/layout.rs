@@ -78,6 +78,10 @@ pub struct Consumer {
     pub meta: Option<MetaFile>,
     /// What `o.dat` says (a missing file means nothing delivered yet), or why it is unknown.
     pub state: Result<ConsumerState, StateError>,
+    /// The same, with every pending delivery and redelivery count.
+    pub state_full: Option<super::jsops::consumer_ops::ConsumerState>,
+    /// `o.dat` as read, with its permission bits, when there is one.
+    pub state_file: Option<(Vec<u8>, u32)>,
 }
 
 /// The `_js_` directory of a clustered server.
@@ -387,15 +391,24 @@ fn read_stream(
                 .as_ref()
                 .and_then(|m| m.sealed.as_ref())
                 .map(|s| &s.asset);
-            let state = match read_if_exists(&consumer_path.join(STATE_FILE))? {
-                Some(buf) => consumer_state::decode(&buf, encrypted, asset),
-                None => Ok(ConsumerState::default()),
+            let state_file = file::read_regular_if_exists(&consumer_path.join(STATE_FILE))
+                .map_err(StoreError::read(consumer_path.join(STATE_FILE)))?
+                .map(|(meta, bytes)| {
+                    use std::os::unix::fs::PermissionsExt;
+                    (bytes, meta.permissions().mode() & 0o7777)
+                });
+            let full = match &state_file {
+                Some((buf, _)) => consumer_state::decode_full(buf, encrypted, asset),
+                None => Ok(Default::default()),
             };
+            let state = full.as_ref().map(ConsumerState::from).map_err(Clone::clone);
             consumers.push(Consumer {
                 name: consumer,
                 dir: crel,
                 meta: cmeta,
                 state,
+                state_full: full.ok(),
+                state_file,
             });
         }
     }

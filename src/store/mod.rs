@@ -18,6 +18,7 @@ mod layout;
 pub mod meta;
 pub mod raft;
 pub mod report;
+pub mod tail;
 pub mod tree;
 
 pub use error::StoreError;

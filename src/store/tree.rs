@@ -104,6 +104,15 @@ pub fn summarize(dir: &Path) -> Result<TreeSummary, StoreError> {
     })
 }
 
+/// [`summarize`] of a directory, [`summarize_file`] of anything else (a removed file such as
+/// `msgs/index.db`), never following a link.
+pub fn summarize_any(path: &Path) -> Result<TreeSummary, StoreError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => summarize(path),
+        _ => summarize_file(path),
+    }
+}
+
 /// A summary of a single non-directory entry (a stray file where a directory was expected).
 pub fn summarize_file(path: &Path) -> Result<TreeSummary, StoreError> {
     let meta = std::fs::symlink_metadata(path).map_err(StoreError::io(path))?;

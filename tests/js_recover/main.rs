@@ -10,6 +10,7 @@ mod e2e_encrypted;
 mod e2e_five;
 mod e2e_inventory;
 mod e2e_plan;
+mod e2e_tail;
 mod faults;
 mod fixtures;
 mod in_use;

@@ -720,4 +720,4 @@ mod tests {
 }
 
 #[cfg(test)]
-mod fixture_tests;
+pub(crate) mod fixture_tests;

@@ -23,6 +23,15 @@
 //!               "groups": [ { "name": "S-R3F-x", "kind": "stream", "files": 5, "dirs": 2,
 //!                             "bytes": 900, "fingerprint": "sha256:..." } ] } ],
 //!   "inventory": { ... see crate::store::inventory ... },
+//!   "tail": { "streams": [ { "account": "A", "stream": "LIM", "dir": "jetstream/A/streams/LIM",
+//!               "store_last_seq": 7322, "committed": [{"first": 7323, "last": 7352}],
+//!               "past_commit": [{"first": 7353, "last": 7358}], "messages": 36,
+//!               "committed_messages": 30, "removals": 0, "max_assigned": 7358,
+//!               "not_replayed": [] } ],
+//!             "consumers": [ { "account": "A", "stream": "LIM", "consumer": "worker",
+//!               "dir": "...", "stored": {"ack_floor": 39, "delivered": 7182, "ack_pending": 180},
+//!               "newest": {...}, "committed": {...} } ],
+//!             "problems": [] },
 //!   "warnings": [ { "code": "interest-retention", "path": "...", "message": "..." } ] }
 //! ```
 //!
@@ -40,6 +49,11 @@
 //!   same way. (Version 1 wrote the string `"unknown"` where version 2 writes `null`.)
 //! - `inventory` (new in version 2) is what the lost cluster had, from the survivor's Raft
 //!   meta state, each stream and consumer classified against this store.
+//! - `tail` (new in version 2) is what this node's stream and consumer Raft logs hold that
+//!   the store does not: per stream the messages (as sequence runs, split by whether this
+//!   node knew they were committed), deletes not yet applied and the highest sequence
+//!   assigned; per consumer its progress in `o.dat`, in its whole log and in the part of
+//!   it this node knew was committed. See [`crate::store::tail`].
 //! - `warnings[].code` is one of [`WarningCode`].
 
 use serde::Serialize;
@@ -48,11 +62,14 @@ use serde_json::Value;
 use super::consumer_state::ConsumerState;
 use super::crypto::Unsealed;
 use super::inventory::Inventory;
+use super::tail::{ConsumerTailReport, StreamTailReport, Tails};
 use super::{ChecksumState, MetaContent, MetaFile, Store};
 
 mod warnings;
 
-pub use warnings::{checksum_word, inventory_warnings, warnings, Warning, WarningCode};
+pub use warnings::{
+    checksum_word, inventory_warnings, tail_warnings, warnings, Warning, WarningCode,
+};
 
 pub const SCHEMA: &str = "js-recover/inspect";
 pub const SCHEMA_VERSION: u32 = 2;
@@ -111,7 +128,17 @@ pub struct Report {
     pub raft: Vec<RaftReport>,
     /// What the lost cluster had, against this store (see [`super::inventory`]).
     pub inventory: Inventory,
+    /// What this node's Raft logs hold that the store does not (see [`super::tail`]).
+    pub tail: TailReport,
     pub warnings: Vec<Warning>,
+}
+
+/// The `tail` section of the report.
+#[derive(Debug, Serialize)]
+pub struct TailReport {
+    pub streams: Vec<StreamTailReport>,
+    pub consumers: Vec<ConsumerTailReport>,
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -170,7 +197,7 @@ pub struct RaftReport {
 }
 
 impl Report {
-    pub fn new(store: &Store, inventory: Inventory) -> Report {
+    pub fn new(store: &Store, inventory: Inventory, tails: &Tails) -> Report {
         let accounts = store
             .accounts
             .iter()
@@ -205,8 +232,14 @@ impl Report {
             warnings: warnings(store)
                 .into_iter()
                 .chain(inventory_warnings(&inventory))
+                .chain(tail_warnings(tails))
                 .collect(),
             inventory,
+            tail: TailReport {
+                streams: tails.stream_reports(),
+                consumers: tails.consumer_reports(),
+                problems: tails.problems.clone(),
+            },
         }
     }
 }

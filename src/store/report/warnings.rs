@@ -9,6 +9,7 @@ use super::super::consumer_state::{ConsumerState, StateError};
 use super::super::crypto::Unsealed;
 use super::super::index_db::IndexError;
 use super::super::inventory::{Asset, Class, Inventory};
+use super::super::tail::{SeqRange, Tails};
 use super::super::{ChecksumState, MetaContent, Store, Stream};
 
 /// Every warning js-recover gives, by its stable code (kebab-case on the wire).
@@ -55,11 +56,23 @@ pub enum WarningCode {
     MessagesDeletedAtLoad,
     /// The cluster's meta state could not be read (or only in part).
     RaftStateUnreadable,
+    /// Messages or consumer acks only in this node's Raft log (what `inspect` finds).
+    RaftTail,
+    /// Messages or consumer acks only in this node's Raft log; the plan writes them back.
+    RaftTailRecovered,
+    /// Messages only in this node's Raft log that the plan does not recover (`--raft-tail`).
+    RaftTailDropped,
+    /// An entry of the Raft log tail that cannot be replayed offline.
+    RaftTailNotReplayed,
 }
 
 impl WarningCode {
     /// Every code, in the order the README lists them.
-    pub const ALL: [WarningCode; 22] = [
+    pub const ALL: [WarningCode; 26] = [
+        WarningCode::RaftTail,
+        WarningCode::RaftTailRecovered,
+        WarningCode::RaftTailDropped,
+        WarningCode::RaftTailNotReplayed,
         WarningCode::StreamNotHere,
         WarningCode::ConsumerNotHere,
         WarningCode::NotInCluster,
@@ -109,6 +122,10 @@ impl WarningCode {
             WarningCode::ConsumerRecreated => "consumer-recreated",
             WarningCode::MessagesDeletedAtLoad => "messages-deleted-at-load",
             WarningCode::RaftStateUnreadable => "raft-state-unreadable",
+            WarningCode::RaftTail => "raft-tail",
+            WarningCode::RaftTailRecovered => "raft-tail-recovered",
+            WarningCode::RaftTailDropped => "raft-tail-dropped",
+            WarningCode::RaftTailNotReplayed => "raft-tail-not-replayed",
         }
     }
 }
@@ -264,6 +281,78 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
 
 /// One warning per asset of the cluster this store lacks, per asset the cluster did not
 /// know, per copy behind its Raft state, and for a meta state read only in part.
+/// What the Raft logs hold that the store does not (see [`crate::store::tail`]): one
+/// warning per stream and consumer, and one per part of a log that could not be read.
+pub fn tail_warnings(tails: &Tails) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for t in tails.streams.iter().filter(|t| t.is_reportable()) {
+        let r = t.report();
+        let what = format!("stream `{}` (account `{}`)", r.stream, r.account);
+        if r.messages > 0 {
+            let all: Vec<SeqRange> = SeqRange::runs(t.messages.iter().map(|m| m.seq));
+            out.push(Warning::new(
+                WarningCode::RaftTail,
+                &r.dir,
+                format!(
+                    "{what}: {} messages (seq {}) are in the Raft log but not in the store: {} this \
+                     node knew were committed, {} past that (received, and maybe acknowledged by a \
+                     leader that is gone); plan writes them back (--raft-tail)",
+                    r.messages,
+                    SeqRange::show(&all),
+                    r.committed_messages,
+                    r.messages - r.committed_messages
+                ),
+            ));
+        } else if r.max_assigned > r.store_last_seq {
+            out.push(Warning::new(
+                WarningCode::RaftTail,
+                &r.dir,
+                format!(
+                    "{what}: the Raft log shows sequences up to {} were assigned, the store ends at {}; \
+                     plan reserves them so none is handed out twice",
+                    r.max_assigned, r.store_last_seq
+                ),
+            ));
+        }
+        if r.removals > 0 {
+            out.push(Warning::new(
+                WarningCode::RaftTail,
+                &r.dir,
+                format!(
+                    "{what}: {} deletes in the Raft log may not be applied to the store yet (consumed \
+                     messages); plan replays them",
+                    r.removals
+                ),
+            ));
+        }
+        for n in &r.not_replayed {
+            out.push(Warning::new(
+                WarningCode::RaftTailNotReplayed,
+                &r.dir,
+                format!("{what}: {n} is in the Raft log and is not replayed offline"),
+            ));
+        }
+    }
+    for c in &tails.consumers {
+        let r = c.report();
+        out.push(Warning::new(
+            WarningCode::RaftTail,
+            &r.dir,
+            format!(
+                "consumer `{}` of stream `{}` (account `{}`): its Raft log holds a newer state than \
+                 its o.dat ({} -> {}); plan writes it, so acks the clients made are not delivered again",
+                r.consumer, r.stream, r.account, r.stored, r.newest
+            ),
+        ));
+    }
+    out.extend(tails.problems.iter().map(|p| Warning {
+        code: WarningCode::RaftStateUnreadable,
+        path: None,
+        message: format!("part of a Raft log could not be read: {p}"),
+    }));
+    out
+}
+
 pub fn inventory_warnings(inv: &Inventory) -> Vec<Warning> {
     let mut out = Vec::new();
     let here = inv.self_peer.as_ref().map(|p| p.id.as_str());
@@ -536,4 +625,20 @@ fn origin_warnings(account: &super::super::Account, name: &str, s: &Stream) -> V
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WarningCode;
+
+    #[test]
+    fn the_readme_explains_every_warning_code() {
+        let readme = include_str!("../../../README.md");
+        let missing: Vec<&str> = WarningCode::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .filter(|c| !readme.contains(&format!("`{c}`")))
+            .collect();
+        assert!(missing.is_empty(), "README lacks {missing:?}");
+    }
 }

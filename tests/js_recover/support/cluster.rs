@@ -219,6 +219,17 @@ impl Cluster {
         copy
     }
 
+    /// SIGKILLs every node at once (a region outage): the signals go out back to back,
+    /// then each process is reaped.
+    pub fn crash_all(&mut self) {
+        for node in &mut self.nodes {
+            node.send_kill();
+        }
+        for node in &mut self.nodes {
+            node.kill();
+        }
+    }
+
     /// Every node's log, headed by its name, for panic messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();

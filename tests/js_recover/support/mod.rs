@@ -9,6 +9,7 @@
 pub mod cluster;
 pub mod config;
 pub mod fsutil;
+pub mod load;
 pub mod nats_server;
 pub mod net;
 pub mod observe;

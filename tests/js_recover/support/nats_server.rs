@@ -211,6 +211,13 @@ impl Server {
         self.child.as_mut()?.try_wait().ok().flatten()
     }
 
+    /// Sends SIGKILL without waiting for the process to go (see [`Server::kill`]).
+    pub fn send_kill(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+        }
+    }
+
     /// SIGKILL: the crash a lost node suffers; nothing is flushed.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

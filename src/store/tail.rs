@@ -1,0 +1,733 @@
+//! The Raft log tail: what this survivor's stream and consumer groups logged that its stream
+//! stores and consumer states do not hold yet.
+//!
+//! Since 2.12 a replicated stream writes its store asynchronously from its Raft log, and a
+//! consumer writes `o.dat` at most every 100 ms: when every node dies at once, acknowledged
+//! messages and acks can exist only in the group logs (`_js_/S-*`, `_js_/C-*`). For each
+//! group whose asset is in this store (the cluster's meta state maps group to asset), the
+//! entries after the group's snapshot are decoded and compared with the store:
+//!
+//! - a message whose stored sequence (`lseq + 1 - clfs`, `applyStreamMsgOp` in
+//!   server/jetstream_cluster.go) is past the store's last sequence is not in the store;
+//!   messages of an atomic batch count only once the batch's commit is logged;
+//! - deletes and purges after the last message the store applied are replayed (doing one
+//!   again is harmless); the store applies entries in order, so nothing before that point
+//!   can be missing;
+//! - a consumer's newest state is its group snapshot with the logged deliveries and acks
+//!   applied (`applyConsumerEntries`), compared with its `o.dat`.
+//!
+//! Each entry is *committed* when its index is at or below the highest commit index this
+//! node had recorded (an append entry carries its leader's commit index); entries past it
+//! were received by this node and may have been acknowledged by a leader that is gone.
+//!
+//! This reads the group logs, which hold message data: it is what finding the tail means.
+//! The stream store itself is read only where `msgs/index.db` cannot tell its last
+//! sequence (a server killed before it wrote it): then its last block is read.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::cluster::Cluster;
+use super::file::{self, FileKind};
+use super::filestore::{self, BlockKeys, ServerKeys};
+use super::jsops::consumer_ops::{self, ApplyConfig, ConsumerOp, ConsumerState as FullState};
+use super::jsops::stream_ops::{self, StreamOp};
+use super::raft::{self, EntryType, Group};
+use super::{Consumer, Store, Stream};
+
+/// One message of the log that the store lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailMsg {
+    /// The sequence the stream stores it at.
+    pub seq: u64,
+    /// Unix nanoseconds, as the leader stamped it.
+    pub ts: i64,
+    pub subject: Vec<u8>,
+    pub headers: Vec<u8>,
+    pub msg: Vec<u8>,
+    /// Its Raft index.
+    pub index: u64,
+    pub committed: bool,
+}
+
+/// A removal (delete or purge) to replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailRemoval {
+    pub seq: u64,
+    pub committed: bool,
+}
+
+/// What a stream's log holds that its store does not.
+#[derive(Debug, Clone)]
+pub struct StreamTail {
+    pub account: String,
+    pub stream: String,
+    /// The stream directory, relative to the store.
+    pub dir: String,
+    pub group: String,
+    pub store_first_seq: u64,
+    pub store_last_seq: u64,
+    /// The highest commit index this node had recorded for the group.
+    pub commit: Option<u64>,
+    /// Messages past the store's last sequence, in sequence order.
+    pub messages: Vec<TailMsg>,
+    /// Deletes and purges after the last message the store applied.
+    pub removals: Vec<TailRemoval>,
+    /// The highest sequence the log shows was assigned (messages, skips, batches not
+    /// committed included): no recovered stream may hand it out again.
+    pub max_assigned: u64,
+    /// Log entries that cannot be replayed offline, for a person (a filtered purge).
+    pub not_replayed: Vec<String>,
+}
+
+impl StreamTail {
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.removals.is_empty()
+    }
+
+    pub fn committed_messages(&self) -> usize {
+        self.messages.iter().filter(|m| m.committed).count()
+    }
+}
+
+/// A consumer whose log holds a newer state than its `o.dat`.
+#[derive(Debug, Clone)]
+pub struct ConsumerTail {
+    pub account: String,
+    pub stream: String,
+    pub consumer: String,
+    /// The consumer directory, relative to the store.
+    pub dir: String,
+    pub group: String,
+    /// What `o.dat` holds.
+    pub stored: FullState,
+    /// The newest state, every logged entry applied.
+    pub newest: FullState,
+    /// The newest state from committed entries only.
+    pub committed: FullState,
+}
+
+/// A run of consecutive sequences, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeqRange {
+    pub first: u64,
+    pub last: u64,
+}
+
+impl SeqRange {
+    /// How many sequences the range holds.
+    pub fn count(&self) -> u64 {
+        self.last - self.first + 1
+    }
+
+    /// Whether `seq` is in the range.
+    pub fn contains(&self, seq: u64) -> bool {
+        (self.first..=self.last).contains(&seq)
+    }
+
+    /// `seqs` (ascending) as runs.
+    pub fn runs(seqs: impl IntoIterator<Item = u64>) -> Vec<SeqRange> {
+        let mut out: Vec<SeqRange> = Vec::new();
+        for seq in seqs {
+            match out.last_mut() {
+                Some(r) if r.last.checked_add(1) == Some(seq) => r.last = seq,
+                Some(r) if r.last >= seq => {}
+                _ => out.push(SeqRange {
+                    first: seq,
+                    last: seq,
+                }),
+            }
+        }
+        out
+    }
+
+    /// For a person: `7, 9..12, 20..31`, the first few runs and how many more.
+    pub fn show(runs: &[SeqRange]) -> String {
+        const SHOWN: usize = 4;
+        let mut out = runs
+            .iter()
+            .take(SHOWN)
+            .map(SeqRange::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if runs.len() > SHOWN {
+            out += &format!(" and {} more runs", runs.len() - SHOWN);
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for SeqRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}..{}", self.first, self.last)
+        }
+    }
+}
+
+/// One stream's tail, for reports and manifests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamTailReport {
+    pub account: String,
+    pub stream: String,
+    /// The stream directory, relative to the store.
+    pub dir: String,
+    /// The last sequence the store holds.
+    pub store_last_seq: u64,
+    /// Messages in the log and not in the store: those this node knew were committed...
+    pub committed: Vec<SeqRange>,
+    /// ...and those past the commit index it knew (received, maybe acknowledged by a leader
+    /// that is gone).
+    pub past_commit: Vec<SeqRange>,
+    pub messages: usize,
+    pub committed_messages: usize,
+    /// Deletes and purges in the log the store may not have applied.
+    pub removals: usize,
+    /// The highest sequence the log shows was assigned.
+    pub max_assigned: u64,
+    /// Log entries that cannot be replayed offline, for a person.
+    pub not_replayed: Vec<String>,
+}
+
+/// One consumer's newer state, for reports and manifests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerTailReport {
+    pub account: String,
+    pub stream: String,
+    pub consumer: String,
+    /// The consumer directory, relative to the store.
+    pub dir: String,
+    /// What `o.dat` holds.
+    pub stored: Progress,
+    /// The newest state its log (snapshot and entries) holds.
+    pub newest: Progress,
+    /// The newest state from entries this node knew were committed.
+    pub committed: Progress,
+}
+
+/// A consumer's progress, in stream sequences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    pub ack_floor: u64,
+    pub delivered: u64,
+    /// Delivered and not acknowledged.
+    pub ack_pending: usize,
+}
+
+impl Progress {
+    pub fn of(s: &FullState) -> Progress {
+        Progress {
+            ack_floor: s.ack_floor_stream,
+            delivered: s.delivered_stream,
+            ack_pending: s.pending.len(),
+        }
+    }
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ack floor {}, delivered {}, {} awaiting ack",
+            self.ack_floor, self.delivered, self.ack_pending
+        )
+    }
+}
+
+/// Everything the log tails hold.
+#[derive(Debug, Clone, Default)]
+pub struct Tails {
+    pub streams: Vec<StreamTail>,
+    pub consumers: Vec<ConsumerTail>,
+    /// What could not be read, each naming its file.
+    pub problems: Vec<String>,
+}
+
+impl StreamTail {
+    pub fn report(&self) -> StreamTailReport {
+        let runs = |committed: bool| {
+            SeqRange::runs(
+                self.messages
+                    .iter()
+                    .filter(|m| m.committed == committed)
+                    .map(|m| m.seq),
+            )
+        };
+        StreamTailReport {
+            account: self.account.clone(),
+            stream: self.stream.clone(),
+            dir: self.dir.clone(),
+            store_last_seq: self.store_last_seq,
+            committed: runs(true),
+            past_commit: runs(false),
+            messages: self.messages.len(),
+            committed_messages: self.committed_messages(),
+            removals: self.removals.len(),
+            max_assigned: self.max_assigned,
+            not_replayed: self.not_replayed.clone(),
+        }
+    }
+
+    /// Whether a report has anything to say: messages, removals, entries not replayed, or
+    /// sequences assigned past the store's last.
+    pub fn is_reportable(&self) -> bool {
+        !self.is_empty() || !self.not_replayed.is_empty() || self.max_assigned > self.store_last_seq
+    }
+}
+
+impl ConsumerTail {
+    pub fn report(&self) -> ConsumerTailReport {
+        ConsumerTailReport {
+            account: self.account.clone(),
+            stream: self.stream.clone(),
+            consumer: self.consumer.clone(),
+            dir: self.dir.clone(),
+            stored: Progress::of(&self.stored),
+            newest: Progress::of(&self.newest),
+            committed: Progress::of(&self.committed),
+        }
+    }
+}
+
+impl Tails {
+    pub fn stream_reports(&self) -> Vec<StreamTailReport> {
+        self.streams
+            .iter()
+            .filter(|t| t.is_reportable())
+            .map(StreamTail::report)
+            .collect()
+    }
+
+    pub fn consumer_reports(&self) -> Vec<ConsumerTailReport> {
+        self.consumers.iter().map(ConsumerTail::report).collect()
+    }
+}
+
+/// Finds the log tail of every stream and consumer group of `cluster` whose asset is in
+/// `store`.
+pub fn read(store: &Store, cluster: &Cluster) -> Tails {
+    let mut tails = Tails::default();
+    let Some(raft_dir) = store
+        .accounts
+        .iter()
+        .find_map(|a| a.raft.as_ref().map(|r| store.abs(&r.dir)))
+    else {
+        return tails;
+    };
+    let raft_keys = store.keys.as_ref().map(ServerKeys::for_raft);
+    let raft_keys = raft_keys.as_ref().map(|k| k as &dyn BlockKeys);
+    let local: BTreeMap<(&str, &str), &Stream> = store
+        .streams()
+        .map(|(a, s)| {
+            let name = s
+                .meta
+                .as_ref()
+                .and_then(|m| m.str_field("name"))
+                .unwrap_or(&s.dir_name);
+            ((a.name.as_str(), name), s)
+        })
+        .collect();
+    for sa in &cluster.streams {
+        let Some(stream) = local.get(&(sa.account.as_str(), sa.name.as_str())) else {
+            continue;
+        };
+        let dir = raft_dir.join(&sa.group.name);
+        if file::kind_at(&dir) != Some(FileKind::Directory) {
+            continue;
+        }
+        let group = match raft::read_group(&dir, raft_keys) {
+            Ok(g) => g,
+            Err(e) => {
+                tails.problems.push(crate::error::chain(&e));
+                continue;
+            }
+        };
+        tails
+            .problems
+            .extend(group.problems.iter().map(|p| crate::error::chain(p)));
+        let store_keys = store
+            .keys
+            .as_ref()
+            .map(|k| ServerKeys::for_account(k, &sa.account));
+        match stream_tail(
+            store,
+            &sa.account,
+            &sa.name,
+            stream,
+            &group,
+            store_keys.as_ref(),
+        ) {
+            Ok(t) => tails.streams.push(t),
+            Err(e) => tails.problems.push(e),
+        }
+        let local_consumers: BTreeMap<&str, &Consumer> = stream
+            .consumers
+            .iter()
+            .map(|c| (c.name.as_str(), c))
+            .collect();
+        for ca in &sa.consumers {
+            let Some(consumer) = local_consumers.get(ca.name.as_str()) else {
+                continue;
+            };
+            let cdir = raft_dir.join(&ca.group.name);
+            if file::kind_at(&cdir) != Some(FileKind::Directory) {
+                continue;
+            }
+            let cgroup = match raft::read_group(&cdir, raft_keys) {
+                Ok(g) => g,
+                Err(e) => {
+                    tails.problems.push(crate::error::chain(&e));
+                    continue;
+                }
+            };
+            match consumer_tail(&sa.account, &sa.name, consumer, &cgroup) {
+                Ok(Some(t)) => tails.consumers.push(t),
+                Ok(None) => {}
+                Err(e) => tails.problems.push(e),
+            }
+        }
+    }
+    tails
+}
+
+/// The highest commit index any entry of `group` recorded (or its `commit.idx`).
+fn commit_of(group: &Group) -> Option<u64> {
+    let logged = group.wal.entries.iter().map(|e| e.append.commit).max();
+    let file = group
+        .commit
+        .as_ref()
+        .filter(|c| c.verified)
+        .map(|c| c.commit);
+    logged.max(file).filter(|c| *c > 0)
+}
+
+fn stream_tail(
+    store: &Store,
+    account: &str,
+    name: &str,
+    stream: &Stream,
+    group: &Group,
+    keys: Option<&ServerKeys>,
+) -> Result<StreamTail, String> {
+    let (store_first, store_last) = store_bounds(store, name, stream, keys)?;
+    let commit = commit_of(group);
+    let mut clfs = group
+        .snapshot
+        .as_ref()
+        .and_then(|s| stream_ops::decode_snapshot(&s.data).ok())
+        .map_or(0, |s| s.failed);
+    let mut tail = StreamTail {
+        account: account.into(),
+        stream: name.into(),
+        dir: stream.dir.clone(),
+        group: group.name.clone(),
+        store_first_seq: store_first,
+        store_last_seq: store_last,
+        commit,
+        messages: Vec::new(),
+        removals: Vec::new(),
+        max_assigned: store_last,
+        not_replayed: Vec::new(),
+    };
+    // Messages of atomic batches wait for their commit.
+    let mut batches: BTreeMap<Vec<u8>, Vec<(u64, stream_ops::StoredMsg)>> = BTreeMap::new();
+    // Past the last message the store applied, removals are replayed.
+    let mut past_store = false;
+    for entry in group.entries_after_snapshot() {
+        let committed = commit.is_some_and(|c| entry.index <= c);
+        for e in &entry.append.entries {
+            if e.kind != EntryType::Normal {
+                continue;
+            }
+            let op = stream_ops::decode(&e.data).map_err(|err| {
+                format!(
+                    "`{}` entry {}: {}",
+                    group.dir.display(),
+                    entry.index,
+                    crate::error::chain(&err)
+                )
+            })?;
+            let mut stored = Vec::new();
+            match op {
+                StreamOp::Msg(m) => stored.push(m),
+                StreamOp::Batch(b) => {
+                    let parts = batches.entry(b.id.clone()).or_default();
+                    parts.push((b.seq, b.msg));
+                    if b.commit {
+                        let mut parts = batches.remove(&b.id).unwrap_or_default();
+                        parts.sort_by_key(|(n, _)| *n);
+                        stored.extend(parts.into_iter().map(|(_, m)| m));
+                    }
+                }
+                StreamOp::DeleteMsg(d) if past_store => tail.removals.push(TailRemoval {
+                    seq: d.seq,
+                    committed,
+                }),
+                StreamOp::DeleteRange { first, num } => {
+                    // Skipped sequences: assigned, never stored.
+                    tail.max_assigned = tail.max_assigned.max(first.saturating_add(num) - 1);
+                }
+                StreamOp::Purge(p) if past_store => match p.effective_request() {
+                    Some(r) if r.filter.as_deref().is_none_or(str::is_empty) && r.keep == 0 => {
+                        for seq in store_first.max(1)..r.seq {
+                            tail.removals.push(TailRemoval { seq, committed });
+                        }
+                    }
+                    _ => tail.not_replayed.push(format!(
+                        "a purge with a subject filter or keep at Raft index {} ({})",
+                        entry.index, p.raw
+                    )),
+                },
+                _ => {}
+            }
+            for m in stored {
+                if m.is_flow_control() {
+                    continue;
+                }
+                let Some(seq) = m.stored_seq(clfs) else {
+                    clfs += 1;
+                    continue;
+                };
+                tail.max_assigned = tail.max_assigned.max(seq);
+                if seq <= store_last {
+                    // Applied already: what follows may not be.
+                    past_store = seq == store_last;
+                    continue;
+                }
+                past_store = true;
+                if m.is_skip() {
+                    continue;
+                }
+                tail.messages.push(TailMsg {
+                    seq,
+                    ts: m.ts,
+                    subject: m.subject,
+                    headers: m.headers,
+                    msg: m.msg,
+                    index: entry.index,
+                    committed,
+                });
+            }
+        }
+    }
+    // A message logged twice (a leader change re-proposing it) is stored once.
+    tail.messages.sort_by_key(|m| (m.seq, m.index));
+    tail.messages.dedup_by_key(|m| m.seq);
+    // A removal of what the store no longer holds was applied already.
+    let tail_seqs: std::collections::BTreeSet<u64> = tail.messages.iter().map(|m| m.seq).collect();
+    tail.removals
+        .retain(|r| tail_seqs.contains(&r.seq) || (r.seq >= store_first && r.seq <= store_last));
+    if tail.removals.iter().any(|r| !tail_seqs.contains(&r.seq)) {
+        let live = store_live_seqs(store, name, stream, keys)?;
+        tail.removals
+            .retain(|r| tail_seqs.contains(&r.seq) || live.contains(&r.seq));
+    }
+    tail.removals.sort_by_key(|r| r.seq);
+    tail.removals.dedup_by_key(|r| r.seq);
+    Ok(tail)
+}
+
+/// The sequences a stream store holds: its blocks, read (only when a logged removal may not
+/// have been applied).
+fn store_live_seqs(
+    store: &Store,
+    name: &str,
+    stream: &Stream,
+    keys: Option<&ServerKeys>,
+) -> Result<std::collections::BTreeSet<u64>, String> {
+    let blocks = filestore::read_store_blocks(
+        &store.abs(&stream.dir),
+        name,
+        keys.map(|k| k as &dyn BlockKeys),
+    );
+    if let Some(p) = blocks.problems.first() {
+        return Err(crate::error::chain(p));
+    }
+    Ok(filestore::live_records(&blocks.blocks)
+        .into_iter()
+        .map(|r| r.seq)
+        .collect())
+}
+
+/// The first and last sequence of a stream store: from `msgs/index.db` when it is
+/// current, else from its first and last blocks.
+fn store_bounds(
+    store: &Store,
+    name: &str,
+    stream: &Stream,
+    keys: Option<&ServerKeys>,
+) -> Result<(u64, u64), String> {
+    if let (Ok(st), false) = (&stream.state, stream.state_stale) {
+        return Ok((st.first_seq, st.last_seq));
+    }
+    let msgs = store.abs(&stream.dir).join("msgs");
+    let Ok((entries, _)) = file::list_dir(&msgs, 1 << 20) else {
+        return Ok((0, 0));
+    };
+    let mut blocks: Vec<(u32, std::path::PathBuf)> = entries
+        .iter()
+        .filter(|e| e.kind == FileKind::Regular)
+        .filter_map(|e| Some((filestore::block_index(&e.name)?, e.path.clone())))
+        .collect();
+    blocks.sort();
+    let read = |index: u32, path: &Path| -> Result<filestore::BlockContents, String> {
+        let cipher =
+            match file::read_bytes_if_exists(&msgs.join(format!("{index}.key"))) {
+                Ok(Some(key)) => {
+                    let keys = keys.ok_or_else(|| {
+                        format!("`{}` is encrypted and no key was given", path.display())
+                    })?;
+                    Some(keys.block_cipher(name, index, &key).map_err(|e| {
+                        format!("`{}`: {}", path.display(), crate::error::chain(&e))
+                    })?)
+                }
+                Ok(None) => None,
+                Err(e) => return Err(format!("`{}`: {}", path.display(), crate::error::chain(&e))),
+            };
+        filestore::read_block(path, name, index, cipher.as_ref())
+            .map_err(|e| crate::error::chain(&e))
+    };
+    let mut last = 0;
+    for (index, path) in blocks.iter().rev() {
+        let b = read(*index, path)?;
+        if let Some(max) = b
+            .records
+            .iter()
+            .filter(|r| !r.tombstone)
+            .map(|r| r.seq)
+            .max()
+        {
+            last = max;
+            break;
+        }
+    }
+    let mut first = 0;
+    for (index, path) in &blocks {
+        let b = read(*index, path)?;
+        if let Some(min) = b
+            .records
+            .iter()
+            .filter(|r| r.is_live())
+            .map(|r| r.seq)
+            .min()
+        {
+            first = min;
+            break;
+        }
+    }
+    Ok((first, last))
+}
+
+fn consumer_tail(
+    account: &str,
+    stream: &str,
+    consumer: &Consumer,
+    group: &Group,
+) -> Result<Option<ConsumerTail>, String> {
+    let base = match &group.snapshot {
+        Some(s) => consumer_ops::decode_snapshot(&s.data)
+            .map_err(|e| format!("`{}`: {}", s.file.display(), crate::error::chain(&e)))?,
+        None => FullState::default(),
+    };
+    let config = consumer
+        .meta
+        .as_ref()
+        .and_then(|m| m.object())
+        .map(|o| {
+            let mut map = serde_json::Map::new();
+            for m in &o.members {
+                map.insert(m.key.clone(), m.value.clone());
+            }
+            serde_json::Value::Object(map)
+        })
+        .unwrap_or_default();
+    let cfg = ApplyConfig::from_consumer_config(&config);
+    let commit = commit_of(group);
+    let (mut newest, mut committed) = (base.clone(), base);
+    let mut ops = 0;
+    for entry in group.entries_after_snapshot() {
+        for e in &entry.append.entries {
+            if e.kind != EntryType::Normal {
+                continue;
+            }
+            let op: ConsumerOp = consumer_ops::decode(&e.data).map_err(|err| {
+                format!(
+                    "`{}` entry {}: {}",
+                    group.dir.display(),
+                    entry.index,
+                    crate::error::chain(&err)
+                )
+            })?;
+            ops += 1;
+            consumer_ops::apply_with(&mut newest, &op, &cfg);
+            if commit.is_some_and(|c| entry.index <= c) {
+                consumer_ops::apply_with(&mut committed, &op, &cfg);
+            }
+        }
+    }
+    let stored = match &consumer.state_full {
+        Some(s) => s.clone(),
+        None => return Ok(None),
+    };
+    let ahead = |s: &FullState| {
+        !same_progress(s, &stored)
+            && s.ack_floor_stream >= stored.ack_floor_stream
+            && s.delivered_stream >= stored.delivered_stream
+    };
+    if ops == 0 || !ahead(&newest) {
+        return Ok(None);
+    }
+    Ok(Some(ConsumerTail {
+        account: account.into(),
+        stream: stream.into(),
+        consumer: consumer.name.clone(),
+        dir: consumer.dir.clone(),
+        group: group.name.clone(),
+        committed: if ahead(&committed) {
+            committed
+        } else {
+            stored.clone()
+        },
+        stored,
+        newest,
+    }))
+}
+
+/// Whether two states record the same progress: floors, deliveries, what is pending (by
+/// sequence) and redelivery counts; `o.dat` keeps timestamps in whole seconds only.
+pub fn same_progress(a: &FullState, b: &FullState) -> bool {
+    (
+        a.ack_floor_stream,
+        a.ack_floor_consumer,
+        a.delivered_stream,
+        a.delivered_consumer,
+        &a.redelivered,
+    ) == (
+        b.ack_floor_stream,
+        b.ack_floor_consumer,
+        b.delivered_stream,
+        b.delivered_consumer,
+        &b.redelivered,
+    ) && a.pending.len() == b.pending.len()
+        && a.pending
+            .iter()
+            .zip(&b.pending)
+            .all(|((sa, pa), (sb, pb))| sa == sb && pa.dseq == pb.dseq)
+}
+
+/// The state to write for a consumer: `state`, never past what the stream holds.
+pub fn capped(state: &FullState, stream_last: u64) -> FullState {
+    let mut s = state.clone();
+    s.delivered_stream = s.delivered_stream.min(stream_last);
+    s.ack_floor_stream = s.ack_floor_stream.min(stream_last);
+    s.pending.retain(|seq, _| *seq <= stream_last);
+    s.redelivered.retain(|seq, _| *seq <= stream_last);
+    s
+}
