@@ -36,6 +36,10 @@ pub mod exit {
     /// state), or the Raft state cannot tell. `plan` still wrote the plan; the store was not
     /// changed.
     pub const INCOMPLETE: u8 = 7;
+    /// Several survivors (`--from`): their copies of a stream or consumer disagree (different
+    /// configurations, or different messages at one sequence) and no rule orders them;
+    /// `--prefer STORE` decides. No plan was written; nothing was changed.
+    pub const AMBIGUOUS: u8 = 8;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +116,7 @@ impl Error {
             },
             Error::InUse(_) => exit::IN_USE,
             Error::Incomplete { .. } => exit::INCOMPLETE,
+            Error::Plan(PlanError::Ambiguous(_)) => exit::AMBIGUOUS,
             _ => exit::FAILURE,
         }
     }

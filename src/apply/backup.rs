@@ -261,9 +261,19 @@ impl Snapshot {
             .filter(|e| !gone(&e.path))
             .map(|e| (e.path.clone(), e.clone()))
             .collect();
+        // A directory copied in: every entry of it.
+        for c in &m.changes {
+            let Change::Copy(c) = c else { continue };
+            let dest = root.join(&c.path);
+            entries.insert(c.path.clone(), Entry::stat(&dest, c.path.clone())?);
+            for e in crate::store::tree::list(&dest)? {
+                let rel = format!("{}/{}", c.path, e.path);
+                entries.insert(rel.clone(), Entry { path: rel, ..e });
+            }
+        }
         let edited = m.changes.iter().filter_map(|c| match c {
             Change::Edit(_) | Change::Mkdir(_) => Some(c.path().to_string()),
-            Change::Remove(_) => None,
+            Change::Remove(_) | Change::Copy(_) => None,
         });
         let dirs = dirs
             .iter()

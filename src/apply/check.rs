@@ -97,14 +97,18 @@ pub fn validate(m: &Manifest) -> Result<(), ManifestProblem> {
     }
     let mut seen = BTreeSet::new();
     let mut removed = Vec::new();
+    let mut last_removed: Option<&str> = None;
     for change in &m.changes {
         let path = change.path();
         if !safe_relative(path) || !path.starts_with(&format!("{JETSTREAM_DIR}/")) {
             return Err(ManifestProblem::PathLeavesStore(path.into()));
         }
-        if !seen.insert(path.to_string()) {
+        // A copy may take the place of the directory removed just before it.
+        let replaces = matches!(change, Change::Copy(_)) && last_removed == Some(path);
+        if !seen.insert(path.to_string()) && !replaces {
             return Err(ManifestProblem::ChangedTwice(path.into()));
         }
+        last_removed = matches!(change, Change::Remove(_)).then_some(path);
         match change {
             Change::Edit(e) => {
                 let name = path.rsplit('/').next().unwrap_or_default();
@@ -132,6 +136,25 @@ pub fn validate(m: &Manifest) -> Result<(), ManifestProblem> {
                 }
             }
             Change::Remove(_) => removed.push(path.to_string()),
+            Change::Copy(c) => {
+                if m.schema_version == 1 {
+                    return Err(ManifestProblem::CopyInVersion1(path.into()));
+                }
+                let bad = || ManifestProblem::BadCopy { path: path.into() };
+                let kind = asset_dir_kind(path).ok_or_else(bad)?;
+                if !Path::new(&c.source).is_absolute()
+                    || !safe_relative(&c.source_path)
+                    || asset_dir_kind(&c.source_path) != Some(kind)
+                    || !c.exclude.iter().all(|x| {
+                        safe_relative(x)
+                            && kind == AssetDir::Stream
+                            && x.split('/').count() == 2
+                            && (x.starts_with("obs/") || x == "msgs/index.db")
+                    })
+                {
+                    return Err(bad());
+                }
+            }
             Change::Mkdir(d) => {
                 if m.schema_version == 1 {
                     return Err(ManifestProblem::MkdirInVersion1(path.into()));
@@ -145,18 +168,88 @@ pub fn validate(m: &Manifest) -> Result<(), ManifestProblem> {
             }
         }
     }
+    // Nothing is changed inside a removed directory, unless it is inside a copy that took
+    // its place.
+    let copies = Copies::of(m);
     for r in &removed {
-        if let Some(inner) = seen
-            .iter()
-            .find(|p| *p != r && p.starts_with(&format!("{r}/")))
-        {
-            return Err(ManifestProblem::Nested {
-                inner: inner.clone(),
-                outer: r.clone(),
-            });
+        for (index, change) in m.changes.iter().enumerate() {
+            let p = change.path();
+            if p != r && inside(p, r) && copies.containing(index, p).is_none() {
+                return Err(ManifestProblem::Nested {
+                    inner: p.into(),
+                    outer: r.clone(),
+                });
+            }
         }
     }
     Ok(())
+}
+
+/// Whether relative path `p` is inside directory `dir` (not `dir` itself).
+pub fn inside(p: &str, dir: &str) -> bool {
+    p.len() > dir.len() && p.starts_with(dir) && p.as_bytes()[dir.len()] == b'/'
+}
+
+/// What a `copy` may copy: a stream or a consumer directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetDir {
+    Stream,
+    Consumer,
+}
+
+/// `jetstream/<a>/streams/<s>` or `jetstream/<a>/streams/<s>/obs/<c>`.
+pub fn asset_dir_kind(path: &str) -> Option<AssetDir> {
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        [JETSTREAM_DIR, _, "streams", _] => Some(AssetDir::Stream),
+        [JETSTREAM_DIR, _, "streams", _, "obs", _] => Some(AssetDir::Consumer),
+        _ => None,
+    }
+}
+
+/// The `copy` changes of a manifest, to find what a path inside one is made of.
+#[derive(Debug, Default)]
+pub struct Copies<'a> {
+    /// (index in the manifest, the copy), in manifest order.
+    pub list: Vec<(usize, &'a crate::plan::CopyIn)>,
+}
+
+impl<'a> Copies<'a> {
+    pub fn of(m: &'a Manifest) -> Copies<'a> {
+        Copies {
+            list: m
+                .changes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| match c {
+                    Change::Copy(c) => Some((i, c)),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
+    /// The innermost copy, earlier in the manifest than change `index`, that `path` is
+    /// strictly inside.
+    pub fn containing(&self, index: usize, path: &str) -> Option<(usize, &'a crate::plan::CopyIn)> {
+        self.list
+            .iter()
+            .filter(|(i, c)| *i < index && inside(path, &c.path))
+            .max_by_key(|(_, c)| c.path.len())
+            .copied()
+    }
+
+    /// Where `path` (inside copy `c`) comes from in the source store.
+    pub fn origin(c: &crate::plan::CopyIn, path: &str) -> PathBuf {
+        c.source_dir().join(&path[c.path.len() + 1..])
+    }
+
+    /// Whether `path` is a copy's destination or inside one.
+    pub fn covers(&self, path: &str) -> bool {
+        self.list
+            .iter()
+            .any(|(_, c)| path == c.path || inside(path, &c.path))
+    }
 }
 
 /// A relative, `/`-separated path of plain names: no `..`, `.`, empty parts or leading `/`.
@@ -229,22 +322,50 @@ pub struct Original {
 }
 
 /// Checks every change against the store; returns the originals of edited files, or every
-/// mismatch found.
+/// mismatch found. What a change inside a `copy` finds is checked in the survivor's store
+/// the copy comes from.
 pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyError> {
     let mut originals = Vec::new();
     let mut drift = Vec::new();
     let mut ancestors = Ancestors::default();
+    let copies = Copies::of(m);
     for (index, change) in m.changes.iter().enumerate() {
+        let found = |found: Found| Mismatch {
+            path: change.path().into(),
+            found,
+        };
+        if let Some((_, outer)) = copies.containing(index, change.path()) {
+            let origin = Copies::origin(outer, change.path());
+            let rel_in_outer = &change.path()[outer.path.len() + 1..];
+            match change {
+                Change::Edit(e) => match check_edit(&origin, e, index)? {
+                    Ok(o) => originals.push(o),
+                    Err(f) => drift.push(found(f)),
+                },
+                Change::Mkdir(_) => {
+                    if crate::store::file::kind_at(&origin).is_some() {
+                        drift.push(found(Found::ExistsNow));
+                    }
+                }
+                Change::Copy(c) => {
+                    let excluded = tree::excluded(rel_in_outer, &outer.exclude);
+                    if !excluded && crate::store::file::kind_at(&origin).is_some() {
+                        drift.push(found(Found::ExistsNow));
+                    }
+                    if let Some(f) = source_changed(c)? {
+                        drift.push(found(f));
+                    }
+                }
+                Change::Remove(_) => drift.push(found(Found::ExistsNow)),
+            }
+            continue;
+        }
         let abs = match ancestors.check(root, change.path()) {
             Ok(p) => p,
             Err(mismatch) => {
                 drift.push(mismatch);
                 continue;
             }
-        };
-        let found = |found: Found| Mismatch {
-            path: change.path().into(),
-            found,
         };
         match change {
             Change::Edit(e) => {
@@ -253,60 +374,28 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
                     drift.push(found(Found::LeftoverTemp(tmp)));
                     continue;
                 }
-                match crate::store::file::read_regular(&abs) {
-                    Err(err) if err.is_not_found() => {
-                        if e.before_sha256.is_some() {
-                            drift.push(found(Found::Gone));
-                            continue;
-                        }
-                        // Owned like the nearest directory that exists (the parent may be
-                        // one the plan creates).
-                        let parent = abs
-                            .ancestors()
-                            .skip(1)
-                            .find(|a| a.is_dir())
-                            .expect("the store root exists");
-                        let entry = Entry::stat(parent, String::new())?;
-                        originals.push(Original {
-                            index,
-                            bytes: None,
-                            entry,
-                        });
-                    }
-                    Err(ReadError::NotRegular(kind)) => drift.push(found(Found::NotRegular(kind))),
-                    Err(err) => return Err(ApplyError::io("read", &abs)(err.into_io())),
-                    Ok((meta, bytes)) => {
-                        let sha = sha256_hex(&bytes);
-                        if e.before_sha256.as_deref() != Some(sha.as_str()) {
-                            drift.push(found(match &e.before_sha256 {
-                                _ if sha == e.after_sha256 => Found::AlreadyApplied,
-                                None => Found::ExistsNow,
-                                Some(want) => Found::ContentsChanged {
-                                    sha256: sha,
-                                    expected: want.clone(),
-                                },
-                            }));
-                            continue;
-                        }
-                        if meta.mode() & 0o7777 != e.mode {
-                            drift.push(found(Found::ModeChanged {
-                                mode: meta.mode() & 0o7777,
-                                expected: e.mode,
-                            }));
-                            continue;
-                        }
-                        originals.push(Original {
-                            index,
-                            bytes: Some(bytes),
-                            entry: Entry::from_metadata(&meta, change.path().into()),
-                        });
-                    }
+                match check_edit(&abs, e, index)? {
+                    Ok(o) => originals.push(o),
+                    Err(f) => drift.push(found(f)),
                 }
             }
             Change::Mkdir(_) => match crate::store::file::kind_at(&abs) {
                 None => ancestors.planned(root, change.path()),
                 Some(_) => drift.push(found(Found::ExistsNow)),
             },
+            Change::Copy(c) => {
+                let replaced = index > 0
+                    && matches!(&m.changes[index - 1], Change::Remove(r) if r.path == c.path);
+                let staging = staging_dir(root, index);
+                if staging.symlink_metadata().is_ok() {
+                    drift.push(found(Found::LeftoverTemp(staging)));
+                } else if crate::store::file::kind_at(&abs).is_some() && !replaced {
+                    drift.push(found(Found::ExistsNow));
+                } else if let Some(f) = source_changed(c)? {
+                    drift.push(found(f));
+                }
+                ancestors.planned(root, change.path());
+            }
             Change::Remove(r) => match crate::store::file::kind_at(&abs) {
                 Some(FileKind::Regular) if is_removable_file(&r.path) => {
                     let now = tree::summarize_file(&abs)?;
@@ -340,6 +429,87 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
     } else {
         Err(ApplyError::Drift(drift))
     }
+}
+
+/// Where apply stages copy `index` before moving it into place: a directory of
+/// `jetstream/` (the filesystem of every destination; no nats-server reads a name
+/// starting with a dot there).
+pub fn staging_dir(root: &Path, index: usize) -> PathBuf {
+    root.join(JETSTREAM_DIR)
+        .join(format!(".js-recover-copy-{index}"))
+}
+
+/// Whether the survivor's directory copy `c` comes from is still what the plan saw.
+fn source_changed(c: &crate::plan::CopyIn) -> Result<Option<Found>, ApplyError> {
+    let dir = c.source_dir();
+    let changed = |files, bytes| {
+        Found::SourceChanged(Box::new(super::error::SourceChange {
+            source: dir.clone(),
+            files,
+            bytes,
+            expected_files: c.files,
+            expected_bytes: c.bytes,
+        }))
+    };
+    if crate::store::file::kind_at(&dir) != Some(FileKind::Directory) {
+        return Ok(Some(changed(0, 0)));
+    }
+    let now = tree::summarize_excluding(&dir, &c.exclude)?;
+    Ok((now.fingerprint != c.fingerprint).then(|| changed(now.files, now.bytes)))
+}
+
+/// An edited file at `path` against the plan's `before`: its original, or what was found
+/// instead.
+fn check_edit(
+    path: &Path,
+    e: &crate::plan::Edit,
+    index: usize,
+) -> Result<Result<Original, Found>, ApplyError> {
+    Ok(match crate::store::file::read_regular(path) {
+        Err(err) if err.is_not_found() => {
+            if e.before_sha256.is_some() {
+                return Ok(Err(Found::Gone));
+            }
+            // Owned like the nearest directory that exists (the parent may be one the plan
+            // creates).
+            let parent = path
+                .ancestors()
+                .skip(1)
+                .find(|a| a.is_dir())
+                .expect("the store root exists");
+            Ok(Original {
+                index,
+                bytes: None,
+                entry: Entry::stat(parent, String::new())?,
+            })
+        }
+        Err(ReadError::NotRegular(kind)) => Err(Found::NotRegular(kind)),
+        Err(err) => return Err(ApplyError::io("read", path)(err.into_io())),
+        Ok((meta, bytes)) => {
+            let sha = sha256_hex(&bytes);
+            if e.before_sha256.as_deref() != Some(sha.as_str()) {
+                Err(match &e.before_sha256 {
+                    _ if sha == e.after_sha256 => Found::AlreadyApplied,
+                    None => Found::ExistsNow,
+                    Some(want) => Found::ContentsChanged {
+                        sha256: sha,
+                        expected: want.clone(),
+                    },
+                })
+            } else if meta.mode() & 0o7777 != e.mode {
+                Err(Found::ModeChanged {
+                    mode: meta.mode() & 0o7777,
+                    expected: e.mode,
+                })
+            } else {
+                Ok(Original {
+                    index,
+                    bytes: Some(bytes),
+                    entry: Entry::from_metadata(&meta, e.path.clone()),
+                })
+            }
+        }
+    })
 }
 
 /// Where `backup` resolves to, refusing it inside the store. `backup` need not exist yet,

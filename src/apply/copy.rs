@@ -97,6 +97,74 @@ pub fn copy_verified(from: &Path, to: &Path) -> Result<(), ApplyError> {
     durable::sync_filesystem(to, &paths)
 }
 
+/// Copies directory `from` without the sub-paths `exclude` names to `to` (which must not
+/// exist; a leftover is removed first): each file with `std::fs::copy`, which uses the
+/// kernel's `copy_file_range` (a reflink where the filesystem shares extents), with
+/// progress; every entry then gets its source's mode, owner and time. The copy must match
+/// `fingerprint` (the plan's, of the source: so a source that changed since the plan is
+/// refused, as [`ApplyError::SourceChanged`]) and every file its source by SHA-256; then
+/// it is made durable. The source is only read.
+pub fn copy_in(
+    from: &Path,
+    exclude: &[String],
+    to: &Path,
+    fingerprint: &str,
+) -> Result<(), ApplyError> {
+    durable::remove(to)?;
+    let entries = tree::list_excluding(from, exclude)?;
+    if let Some(odd) = entries.iter().find(|e| !matches!(e.kind, 'f' | 'd')) {
+        return Err(ApplyError::Io {
+            action: "copy",
+            path: from.join(&odd.path),
+            source: std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "it is not a regular file or a directory",
+            ),
+        });
+    }
+    let source = tree::summarize_entries(&entries)?;
+    if source.fingerprint != fingerprint {
+        return Err(ApplyError::SourceChanged {
+            path: from.to_path_buf(),
+        });
+    }
+    failpoint::io(IoOp::Write)
+        .and_then(|_| std::fs::create_dir(to))
+        .map_err(ApplyError::io("create", to))?;
+    let mut progress = Progress::new(format!("copying `{}`", from.display()), source.bytes, true);
+    let mut copied = 0;
+    for e in &entries {
+        let (src, dst) = (from.join(&e.path), to.join(&e.path));
+        if e.kind == 'd' {
+            failpoint::io(IoOp::Write)
+                .and_then(|_| std::fs::create_dir(&dst))
+                .map_err(ApplyError::io("create", &dst))?;
+            continue;
+        }
+        failpoint::io(IoOp::Write)
+            .and_then(|_| std::fs::copy(&src, &dst))
+            .map_err(ApplyError::io("copy", &src))?;
+        copied += e.size;
+        progress.set(copied);
+    }
+    progress.finish();
+    restore_metadata_of(from, &entries, to)?;
+    let copy = tree::summarize(to)?;
+    let differs = copy.fingerprint != fingerprint
+        || entries
+            .iter()
+            .filter(|e| e.kind == 'f')
+            .any(|e| file_sha(&from.join(&e.path)).ok() != file_sha(&to.join(&e.path)).ok());
+    if differs {
+        return Err(ApplyError::SourceChanged {
+            path: from.to_path_buf(),
+        });
+    }
+    let mut paths: Vec<_> = entries.iter().map(|e| to.join(&e.path)).collect();
+    paths.push(to.to_path_buf());
+    durable::sync_filesystem(to, &paths)
+}
+
 /// A single file (a removed `msgs/index.db`): copied with its mode, owner and time, made
 /// durable, and checked by SHA-256.
 fn copy_file_verified(from: &Path, to: &Path) -> Result<(), ApplyError> {
@@ -127,7 +195,12 @@ fn copy_file_verified(from: &Path, to: &Path) -> Result<(), ApplyError> {
 /// Gives every entry under `to` (and `to` itself) the mode, owner and time its namesake
 /// under `from` has; children before their directories, whose times a child's change moves.
 fn restore_metadata(from: &Path, to: &Path) -> Result<(), ApplyError> {
-    let mut entries = tree::list(from)?;
+    restore_metadata_of(from, &tree::list(from)?, to)
+}
+
+/// [`restore_metadata`] for the listed `entries` of `from` (and `to` itself).
+fn restore_metadata_of(from: &Path, entries: &[tree::Entry], to: &Path) -> Result<(), ApplyError> {
+    let mut entries = entries.to_vec();
     entries.push(tree::Entry::stat(from, String::new())?);
     entries.sort();
     for e in entries.iter().rev() {

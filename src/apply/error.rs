@@ -17,6 +17,17 @@ pub struct Mismatch {
     pub found: Found,
 }
 
+/// A survivor's directory that changed since the plan: what it holds now, and what the
+/// plan saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceChange {
+    pub source: PathBuf,
+    pub files: u64,
+    pub bytes: u64,
+    pub expected_files: u64,
+    pub expected_bytes: u64,
+}
+
 /// What was found instead of what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
@@ -64,6 +75,10 @@ pub enum Found {
     ReplacedSinceApply(FileKind),
     DirRecreated,
     DirLost,
+    /// A survivor's directory the plan copies from changed since the plan.
+    SourceChanged(Box<SourceChange>),
+    /// A directory apply copied in was changed since (by a server that ran on it).
+    CopyChangedSinceApply(Vec<String>),
 }
 
 impl std::fmt::Display for Found {
@@ -115,6 +130,21 @@ impl std::fmt::Display for Found {
                 f,
                 "changed since apply (sha256 {}: neither the original nor what apply wrote)",
                 short(sha256)
+            ),
+            Found::SourceChanged(c) => write!(
+                f,
+                "the survivor's copy it comes from, `{}`, changed since the plan: {} files, {} \
+                 bytes now; the plan saw {} files, {} bytes",
+                c.source.display(),
+                c.files,
+                c.bytes,
+                c.expected_files,
+                c.expected_bytes
+            ),
+            Found::CopyChangedSinceApply(what) => write!(
+                f,
+                "apply copied it in, and it changed since: {}",
+                what.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
             ),
             Found::ReplacedSinceApply(kind) => {
                 write!(f, "replaced since apply: it is {kind} now")
@@ -174,6 +204,14 @@ pub enum ManifestProblem {
     Nested { inner: String, outer: String },
     #[error("`{0}`: schema version 1 has no `mkdir`")]
     MkdirInVersion1(String),
+    #[error("`{0}`: schema version 1 has no `copy`")]
+    CopyInVersion1(String),
+    #[error(
+        "`{path}`: a copy goes to a stream (`jetstream/<account>/streams/<stream>`) or consumer \
+         (`.../obs/<consumer>`) directory from the same kind of directory of an absolute store_dir, \
+         excluding only consumer directories"
+    )]
+    BadCopy { path: String },
 }
 
 /// Why a backup directory cannot be trusted, or is not one.
@@ -320,6 +358,11 @@ pub enum ApplyError {
     },
     #[error("injected failure at `{0}`")]
     Failpoint(String),
+    #[error(
+        "`{}` changed while it was being copied in (a server running on that survivor?)",
+        .path.display()
+    )]
+    SourceChanged { path: PathBuf },
 }
 
 fn list(items: &[Mismatch]) -> String {
@@ -379,6 +422,9 @@ impl ApplyError {
             }
             ApplyError::Drift(_) => "something changed the store after the plan was made; \
                  review it and make a fresh plan (`js-recover plan STORE --out plan.json`)"
+                .into(),
+            ApplyError::SourceChanged { .. } => "stop any server running on that survivor's \
+                 store, then make a fresh plan (`js-recover plan STORE --from ... --out plan.json`)"
                 .into(),
             ApplyError::Locked { .. } => {
                 "wait for the other js-recover to finish; if none runs, the lock is gone with it and \

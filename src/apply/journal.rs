@@ -29,10 +29,12 @@
 //! | `backed-up` | originals and the `before` snapshot are durable; the store is still untouched | `originals`, `snapshot_sha256` |
 //! | `moved` | a directory left the store | `index`, `path`, `how` (`rename` or `copy`) |
 //! | `copied` | a copy into the backup is complete, synced and verified (before the source is deleted) | `index`, `path`, `files`, `bytes` |
+//! | `staged` | a `copy` from another survivor is complete, synced and verified in its staging directory | `index`, `path`, `files`, `bytes` |
+//! | `placed` | a staged copy was renamed into its place | `index`, `path` |
 //! | `applied` | every change is durable; the `after` snapshot is written | `files_edited`, `dirs_removed`, `snapshot_sha256` |
 //! | `failed` | apply hit an error | `error`, `rolled_back` |
 //! | `rollback-started` | rollback is about to change the store | `force` |
-//! | `rolled-back` | rollback finished | `files_restored`, `dirs_restored`, `temps_removed`, `displaced`, `not_original` |
+//! | `rolled-back` | rollback finished | `files_restored`, `dirs_restored`, `temps_removed`, `displaced`, `not_original`, `copies_removed` |
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -102,6 +104,19 @@ pub enum Event {
         files: u64,
         bytes: u64,
     },
+    /// Copy `index` from another survivor is complete and verified in its staging
+    /// directory (see [`crate::apply::check::staging_dir`]).
+    Staged {
+        index: usize,
+        path: String,
+        files: u64,
+        bytes: u64,
+    },
+    /// Copy `index` was moved into its place.
+    Placed {
+        index: usize,
+        path: String,
+    },
     Applied {
         files_edited: usize,
         dirs_removed: usize,
@@ -120,6 +135,9 @@ pub enum Event {
         temps_removed: usize,
         displaced: Vec<String>,
         not_original: usize,
+        /// Directories copied in from other survivors, taken out again.
+        #[serde(default)]
+        copies_removed: usize,
     },
 }
 

@@ -127,7 +127,10 @@ impl Record {
                     before_sha256 = Some(snapshot_sha256.clone());
                     State::Interrupted
                 }
-                Event::Moved { .. } | Event::Copied { .. } => State::Interrupted,
+                Event::Moved { .. }
+                | Event::Copied { .. }
+                | Event::Staged { .. }
+                | Event::Placed { .. } => State::Interrupted,
                 Event::Applied {
                     snapshot_sha256, ..
                 } => {
@@ -225,6 +228,92 @@ impl Record {
             .iter()
             .any(|e| matches!(e.event, Event::Copied { index: i, .. } if i == index))
     }
+}
+
+/// Where each copy of the plan stands (see [`CopyState`]). A copy is in its place when its
+/// staging directory is gone, the journal says it was staged, its destination exists, and
+/// the directory it replaces (if any) is in the backup: apply makes that removal durable
+/// before it places the copy, and rollback takes the copy out before it puts that back.
+fn assess_copies(
+    record: &Record,
+    copies: &check::Copies,
+) -> Result<Vec<(usize, CopyState)>, ApplyError> {
+    let root = &record.store;
+    let changes = &record.loaded.manifest.changes;
+    let mut after: Option<Vec<tree::Entry>> = None;
+    let mut out = Vec::new();
+    for (index, c) in &copies.list {
+        let staged = record
+            .journal
+            .entries
+            .iter()
+            .any(|e| matches!(&e.event, Event::Staged { index: i, .. } if i == index));
+        let dest = root.join(&c.path);
+        let state = if check::staging_dir(root, *index).symlink_metadata().is_ok() {
+            CopyState::Staged
+        } else if !staged || dest.symlink_metadata().is_err() {
+            CopyState::Absent
+        } else {
+            let replaces = index
+                .checked_sub(1)
+                .filter(|i| matches!(&changes[*i], Change::Remove(r) if r.path == c.path));
+            let original_out =
+                replaces.is_none_or(|i| file::kind_at(&record.backup.removed(i)).is_some());
+            if !original_out {
+                CopyState::Absent
+            } else {
+                let changed = match (&record.after_sha256, record.state) {
+                    (Some(sha), State::Applied) => {
+                        if after.is_none() {
+                            let name = super::backup::SNAPSHOT_AFTER;
+                            after = Some(
+                                super::backup::Snapshot::read(
+                                    &record.backup.root.join(name),
+                                    name,
+                                    Some(sha),
+                                )?
+                                .entries,
+                            );
+                        }
+                        copy_changes(after.as_deref().unwrap_or_default(), root, c, copies)?
+                    }
+                    _ => Vec::new(),
+                };
+                CopyState::Placed { changed }
+            }
+        };
+        out.push((*index, state));
+    }
+    Ok(out)
+}
+
+/// How copy `c` in the store differs from what the `after` snapshot recorded of it, leaving
+/// out the copies placed inside it (judged on their own).
+fn copy_changes(
+    after: &[tree::Entry],
+    root: &Path,
+    c: &crate::plan::CopyIn,
+    copies: &check::Copies,
+) -> Result<Vec<String>, ApplyError> {
+    let nested: Vec<String> = copies
+        .list
+        .iter()
+        .filter(|(_, n)| check::inside(&n.path, &c.path))
+        .map(|(_, n)| n.path[c.path.len() + 1..].to_string())
+        .collect();
+    let prefix = format!("{}/", c.path);
+    let expected: Vec<tree::Entry> = after
+        .iter()
+        .filter_map(|e| {
+            let rel = e.path.strip_prefix(&prefix)?;
+            (!tree::excluded(rel, &nested)).then(|| tree::Entry {
+                path: rel.to_string(),
+                ..e.clone()
+            })
+        })
+        .collect();
+    let now = tree::list_excluding(&root.join(&c.path), &nested)?;
+    Ok(super::backup::differences(&expected, &now))
 }
 
 /// Names in directory `dir` (the plan's `rel`) that no change of the plan puts there (its
@@ -334,12 +423,27 @@ pub enum MadeState {
     },
 }
 
+/// Where a directory copied in from another survivor stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyState {
+    /// Not in the store, nothing staged.
+    Absent,
+    /// Its staging directory is there (copied in part or whole, or being taken out).
+    Staged,
+    /// In its place; `changed` lists what differs from what apply left there (a finished
+    /// apply only; a server that ran on the store writes some).
+    Placed { changed: Vec<String> },
+}
+
 #[derive(Debug, Clone)]
 pub struct Assessment {
     pub files: Vec<(usize, FileState)>,
     pub dirs: Vec<(usize, DirState)>,
     /// Directories the plan creates.
     pub made: Vec<(usize, MadeState)>,
+    /// Directories the plan copies in, in manifest order. What is inside them (edits, new
+    /// directories) is not in `files` or `made`: it comes and goes with the copy.
+    pub copies: Vec<(usize, CopyState)>,
     /// Apply's and rollback's temporary files left in the store by a crash.
     pub temps: Vec<PathBuf>,
     /// Copies into the backup a crash cut short.
@@ -374,6 +478,16 @@ impl Assessment {
                 }
             }
         }
+        for (i, s) in &self.copies {
+            if let CopyState::Placed { changed } = s {
+                if !changed.is_empty() {
+                    out.push(Mismatch {
+                        path: changes[*i].path().into(),
+                        found: Found::CopyChangedSinceApply(changed.clone()),
+                    });
+                }
+            }
+        }
         for (i, s) in &self.dirs {
             let found = match s {
                 DirState::Recreated => Found::DirRecreated,
@@ -396,14 +510,43 @@ pub fn assess(record: &Record) -> Result<Assessment, ApplyError> {
         files: Vec::new(),
         dirs: Vec::new(),
         made: Vec::new(),
+        copies: Vec::new(),
         temps: Vec::new(),
         partials: Vec::new(),
     };
     let mut ancestors = check::Ancestors::default();
-    let changes = &record.loaded.manifest.changes;
+    let m = &record.loaded.manifest;
+    let changes = &m.changes;
+    let copies = check::Copies::of(m);
+    let placed = assess_copies(record, &copies)?;
     for (index, change) in changes.iter().enumerate() {
+        if let Change::Copy(_) = change {
+            let state = placed
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, s)| s.clone())
+                .expect("every copy assessed");
+            a.copies.push((index, state));
+            continue;
+        }
+        // Inside a copy: it comes and goes with the copy.
+        if copies.containing(index, change.path()).is_some() {
+            continue;
+        }
         let path = ancestors.check(root, change.path());
+        // A directory a placed copy took the place of is in the backup, whatever is at
+        // its path now.
+        let replaced_by_copy = matches!(change, Change::Remove(_))
+            && matches!(changes.get(index + 1), Some(Change::Copy(c)) if c.path == change.path())
+            && placed
+                .iter()
+                .any(|(i, s)| *i == index + 1 && matches!(s, CopyState::Placed { .. }));
+        if replaced_by_copy {
+            a.dirs.push((index, DirState::InBackup));
+            continue;
+        }
         match change {
+            Change::Copy(_) => unreachable!("handled above"),
             Change::Mkdir(d) => {
                 ancestors.planned(root, &d.path);
                 let state = match path.ok().filter(|p| p.is_dir()) {

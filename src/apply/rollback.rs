@@ -21,7 +21,7 @@ use super::error::BackupProblem;
 use super::failpoint;
 use super::journal::{Event, Journal, Stamp};
 use super::lock::Lock;
-use super::record::{self, DirState, FileState, Record, State};
+use super::record::{self, CopyState, DirState, FileState, Record, State};
 use super::ApplyError;
 use crate::plan::manifest::sha256_hex;
 use crate::plan::Change;
@@ -46,6 +46,8 @@ pub struct RolledBack {
     pub files_restored: usize,
     pub dirs_restored: usize,
     pub temps_removed: usize,
+    /// Directories copied in from other survivors, taken out again.
+    pub copies_removed: usize,
     /// What `--force` moved aside into the backup, relative to it.
     pub displaced: Vec<String>,
     /// What changed in the store after apply finished (a server that ran on it, a person).
@@ -69,6 +71,7 @@ impl RolledBack {
             files_restored: 0,
             dirs_restored: 0,
             temps_removed: 0,
+            copies_removed: 0,
             displaced: Vec::new(),
             changed_since_apply: Vec::new(),
             not_original: Vec::new(),
@@ -78,6 +81,7 @@ impl RolledBack {
     pub fn nothing_to_do(&self) -> bool {
         self.files_restored == 0
             && self.dirs_restored == 0
+            && self.copies_removed == 0
             && self.temps_removed == 0
             && self.displaced.is_empty()
     }
@@ -165,6 +169,7 @@ fn prepare(
         files_restored: 0,
         dirs_restored: 0,
         temps_removed: 0,
+        copies_removed: 0,
         displaced: Vec::new(),
         changed_since_apply: Vec::new(),
         not_original: Vec::new(),
@@ -248,6 +253,11 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
     for p in &assessment.partials {
         durable::remove(p)?;
     }
+    for (index, state) in &assessment.copies {
+        if *state == CopyState::Staged {
+            durable::remove(&check::staging_dir(&root, *index))?;
+        }
+    }
 
     // Files: originals beside their targets, durable together, renamed into place.
     let mut staged = Vec::new();
@@ -296,6 +306,27 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
             renamed: "restored",
         },
     )?;
+
+    // Copies from other survivors out, the innermost first, before what they replaced
+    // comes back: each is renamed to its staging name (one atomic step out of the store),
+    // then deleted; one changed since apply (refused above without --force) is displaced.
+    for (index, state) in assessment.copies.iter().rev() {
+        let CopyState::Placed { changed } = state else {
+            continue;
+        };
+        let dest = root.join(changes[*index].path());
+        if changed.is_empty() {
+            let staging = check::staging_dir(&root, *index);
+            durable::rename(&dest, &staging)?;
+            durable::sync_dir(&parent_of_path(&dest))?;
+            durable::remove(&staging)?;
+        } else {
+            done.displaced
+                .push(displace(&backup.displaced(), *index, &dest)?);
+        }
+        done.copies_removed += 1;
+        failpoint::hit("copy-removed", done.copies_removed - 1)?;
+    }
 
     // Directories back into the store.
     for (index, state) in &assessment.dirs {
@@ -359,8 +390,15 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
         dirs.insert(backup::parent_of(rel).to_string());
     }
     for c in changes {
-        if let Change::Remove(r) = c {
-            dirs.insert(backup::parent_of(&r.path).to_string());
+        match c {
+            Change::Remove(r) => {
+                dirs.insert(backup::parent_of(&r.path).to_string());
+            }
+            Change::Copy(c) => {
+                dirs.insert(backup::parent_of(&c.path).to_string());
+                dirs.insert(crate::store::JETSTREAM_DIR.to_string());
+            }
+            Change::Edit(_) | Change::Mkdir(_) => {}
         }
     }
     for t in assessment.temps.iter().chain(&assessment.partials) {
@@ -410,6 +448,7 @@ fn rolled_back_event(done: &RolledBack) -> Event {
         temps_removed: done.temps_removed,
         displaced: done.displaced.clone(),
         not_original: done.not_original.len(),
+        copies_removed: done.copies_removed,
     }
 }
 

@@ -10,7 +10,8 @@
 //! manifest's `created_at` and `summary`) and `store_check` (null when the store is gone):
 //! counts of edited files that are `original`, `applied` or `changed`, of removed directories
 //! `in_store` or `in_backup`, of directories the plan creates that exist (`dirs_made`),
-//! leftover temporary files, `changed_since_apply`, and `matches`:
+//! directories copied in from other survivors in place (`copies_placed`) or staged
+//! (`copies_staged`), leftover temporary files, `changed_since_apply`, and `matches`:
 //! `applied`, `original` or `neither`.
 
 use std::path::PathBuf;
@@ -73,6 +74,10 @@ pub struct StoreCheck {
     pub dirs_made: usize,
     pub dirs_in_backup: usize,
     pub dirs_other: Vec<String>,
+    /// Directories copied in from other survivors that are in place, and copies staged
+    /// (in part or whole) but not in place.
+    pub copies_placed: usize,
+    pub copies_staged: usize,
     pub leftover_temps: usize,
     pub changed_since_apply: Vec<String>,
     pub matches: &'static str,
@@ -165,18 +170,32 @@ fn check_store(record: &Record) -> Result<StoreCheck, ApplyError> {
         .iter()
         .filter(|(_, s)| matches!(s, record::MadeState::Present { .. }))
         .count();
-    let matches =
-        if clean && applied == a.files.len() && in_backup == a.dirs.len() && made == a.made.len() {
-            "applied"
-        } else if clean && original == a.files.len() && in_store == a.dirs.len() && made == 0 {
-            "original"
-        } else {
-            "neither"
-        };
+    let copies = |f: fn(&record::CopyState) -> bool| a.copies.iter().filter(|(_, s)| f(s)).count();
+    let placed = copies(|s| matches!(s, record::CopyState::Placed { .. }));
+    let staged = copies(|s| *s == record::CopyState::Staged);
+    let matches = if clean
+        && applied == a.files.len()
+        && in_backup == a.dirs.len()
+        && made == a.made.len()
+        && placed == a.copies.len()
+    {
+        "applied"
+    } else if clean
+        && original == a.files.len()
+        && in_store == a.dirs.len()
+        && made == 0
+        && placed + staged == 0
+    {
+        "original"
+    } else {
+        "neither"
+    };
     Ok(StoreCheck {
         files_original: original,
         files_applied: applied,
         files_changed,
+        copies_placed: placed,
+        copies_staged: staged,
         dirs_in_store: in_store,
         dirs_in_backup: in_backup,
         dirs_made: made,
@@ -193,6 +212,8 @@ fn kind(e: &Event) -> &'static str {
         Event::BackedUp { .. } => "backed-up",
         Event::Moved { .. } => "moved",
         Event::Copied { .. } => "copied",
+        Event::Staged { .. } => "staged",
+        Event::Placed { .. } => "placed",
         Event::Applied { .. } => "applied",
         Event::Failed { .. } => "failed",
         Event::RollbackStarted { .. } => "rollback-started",
@@ -210,6 +231,10 @@ fn detail(e: &Event) -> String {
             format!("`{path}` moved into the backup ({})", format!("{how:?}").to_lowercase())
         }
         Event::Copied { path, files, .. } => format!("`{path}` copied ({files} files), verified"),
+        Event::Staged { path, files, .. } => {
+            format!("`{path}` copied in from another survivor ({files} files), verified")
+        }
+        Event::Placed { path, .. } => format!("`{path}` in place"),
         Event::Applied {
             files_edited,
             dirs_removed,

@@ -59,6 +59,20 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
     }
     let _lock = Lock::acquire(&root)?;
     crate::store::in_use::refuse_if_in_use(&root)?;
+    // A survivor copied from must hold still too: a server running on it would change what
+    // is being copied.
+    let sources: BTreeSet<PathBuf> = m
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Copy(c) => Some(PathBuf::from(&c.source)),
+            _ => None,
+        })
+        .filter(|s| *s != root)
+        .collect();
+    for source in &sources {
+        crate::store::in_use::refuse_if_in_use(source)?;
+    }
 
     let backup_root = match &opts.backup_dir {
         Some(dir) => check::outside_store(&root, dir)?,
@@ -198,64 +212,80 @@ fn carry_out(
     let mut touched_dirs = BTreeSet::new();
     let mut bytes_moved = 0;
     let mut dirs_removed = 0;
-    for (index, change) in m.changes.iter().enumerate() {
-        let Change::Remove(r) = change else { continue };
-        let from = root.join(&r.path);
-        let to = backup.removed(index);
-        if !backup.removed_dir().is_dir() {
-            durable::create_private_dir(&backup.removed_dir())?;
-        }
-        let mut by_copy = || -> Result<How, ApplyError> {
-            copy::move_by_copy(&from, &to, &backup.removed_partial(index), || {
-                journal.append(
-                    Event::Copied {
-                        index,
-                        path: r.path.clone(),
-                        files: r.files,
-                        bytes: r.bytes,
-                    },
-                    true,
-                )
-            })?;
-            Ok(How::Copy)
-        };
-        let used = match how {
-            How::Rename => match durable::try_rename(&from, &to) {
-                Ok(()) => How::Rename,
-                Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => by_copy()?,
-                Err(e) => return Err(ApplyError::io("move", &from)(e)),
-            },
-            How::Copy => by_copy()?,
-        };
+
+    // Every copy from another survivor first, staged and verified, while what it may be
+    // read from (a directory of this store that is then removed) is still in place.
+    let copies = check::Copies::of(m);
+    for (n, (index, c)) in copies.list.iter().enumerate() {
+        let staging = check::staging_dir(root, *index);
+        copy::copy_in(&c.source_dir(), &c.exclude, &staging, &c.fingerprint)?;
         journal.append(
-            Event::Moved {
-                index,
-                path: r.path.clone(),
-                how: used,
+            Event::Staged {
+                index: *index,
+                path: c.path.clone(),
+                files: c.files,
+                bytes: c.bytes,
             },
-            used == How::Copy,
+            true,
         )?;
-        touched_dirs.insert(parent(&from));
-        bytes_moved += r.bytes;
-        dirs_removed += 1;
-        failpoint::hit("moved", dirs_removed - 1)?;
+        touched_dirs.insert(parent(&staging));
+        failpoint::hit("staged", n)?;
     }
 
-    // Directories the plan creates, parents first, owned like their parent.
-    for change in &m.changes {
-        let Change::Mkdir(d) = change else { continue };
-        let path = root.join(&d.path);
-        let parent_entry = crate::store::tree::Entry::stat(&parent(&path), String::new())?;
-        durable::create_dir(
-            &path,
-            Perms {
-                mode: d.mode,
-                uid: parent_entry.uid,
-                gid: parent_entry.gid,
-            },
-        )?;
-        touched_dirs.insert(parent(&path));
-        touched_dirs.insert(path);
+    // Then, in the plan's order: directories out, copies into their place, new directories.
+    let mut placed = 0;
+    let mut removals_durable = true;
+    for (index, change) in m.changes.iter().enumerate() {
+        match change {
+            Change::Remove(r) => {
+                let used = remove_one(root, backup, index, r, how, journal)?;
+                touched_dirs.insert(parent(&root.join(&r.path)));
+                bytes_moved += r.bytes;
+                dirs_removed += 1;
+                removals_durable = false;
+                failpoint::hit("moved", dirs_removed - 1)?;
+                let _ = used;
+            }
+            Change::Copy(c) => {
+                // What a copy replaces must be out for good before the copy goes in: a
+                // rollback tells them apart by that order.
+                if !removals_durable {
+                    let dirs: Vec<PathBuf> = touched_dirs.iter().cloned().collect();
+                    durable::sync_filesystem(root, &dirs)?;
+                    durable::sync_filesystem(&backup.root, &[backup.removed_dir()])?;
+                    removals_durable = true;
+                }
+                let dest = root.join(&c.path);
+                durable::rename(&check::staging_dir(root, index), &dest)?;
+                journal.append(
+                    Event::Placed {
+                        index,
+                        path: c.path.clone(),
+                    },
+                    false,
+                )?;
+                touched_dirs.insert(parent(&dest));
+                touched_dirs.insert(dest);
+                placed += 1;
+                failpoint::hit("placed", placed - 1)?;
+            }
+            Change::Mkdir(d) => {
+                // Owned like their parent.
+                let path = root.join(&d.path);
+                let parent_entry = crate::store::tree::Entry::stat(&parent(&path), String::new())?;
+                durable::create_dir(
+                    &path,
+                    Perms {
+                        mode: d.mode,
+                        uid: parent_entry.uid,
+                        gid: parent_entry.gid,
+                    },
+                )?;
+                touched_dirs.insert(parent(&path));
+                touched_dirs.insert(path);
+            }
+            Change::Edit(_) => {}
+        }
     }
 
     // New contents beside their targets, durable together, then renamed over them.
@@ -319,6 +349,54 @@ fn carry_out(
         removal: how,
         already_applied: false,
     })
+}
+
+/// Moves removed directory `index` into the backup: by `rename`, or (another filesystem)
+/// by copy, verify and delete.
+fn remove_one(
+    root: &Path,
+    backup: &Backup,
+    index: usize,
+    r: &crate::plan::Remove,
+    how: How,
+    journal: &mut Journal,
+) -> Result<How, ApplyError> {
+    let from = root.join(&r.path);
+    let to = backup.removed(index);
+    if !backup.removed_dir().is_dir() {
+        durable::create_private_dir(&backup.removed_dir())?;
+    }
+    let mut by_copy = || -> Result<How, ApplyError> {
+        copy::move_by_copy(&from, &to, &backup.removed_partial(index), || {
+            journal.append(
+                Event::Copied {
+                    index,
+                    path: r.path.clone(),
+                    files: r.files,
+                    bytes: r.bytes,
+                },
+                true,
+            )
+        })?;
+        Ok(How::Copy)
+    };
+    let used = match how {
+        How::Rename => match durable::try_rename(&from, &to) {
+            Ok(()) => How::Rename,
+            Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => by_copy()?,
+            Err(e) => return Err(ApplyError::io("move", &from)(e)),
+        },
+        How::Copy => by_copy()?,
+    };
+    journal.append(
+        Event::Moved {
+            index,
+            path: r.path.clone(),
+            how: used,
+        },
+        used == How::Copy,
+    )?;
+    Ok(used)
 }
 
 /// Saves every original once, content-addressed in one pack, and the `before` snapshot;
@@ -449,7 +527,7 @@ fn check_space(
             .iter()
             .filter_map(|c| match c {
                 Change::Remove(r) => Some(r.bytes + r.files * 4096),
-                Change::Edit(_) | Change::Mkdir(_) => None,
+                Change::Edit(_) | Change::Mkdir(_) | Change::Copy(_) => None,
             })
             .sum::<u64>();
     }
@@ -459,6 +537,7 @@ fn check_space(
             .filter_map(|c| match c {
                 Change::Edit(e) => Some(e.after_bytes().map_or(0, |b| b.len() as u64) + 4096),
                 Change::Mkdir(_) => Some(4096),
+                Change::Copy(c) => Some(c.bytes + (c.files + c.dirs) * 4096),
                 Change::Remove(_) => None,
             })
             .sum::<u64>();

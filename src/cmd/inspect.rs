@@ -6,7 +6,10 @@ use clap::Args;
 use serde_json::Value;
 
 use super::output::{human_bytes, stdout, table};
-use crate::store::inventory::{self, Inventory};
+use crate::plan::survivors;
+use crate::plan::tail::TailMode;
+use crate::plan::RaftView;
+use crate::store::inventory::Inventory;
 use crate::store::report::{MetaState, Report, StreamReport, TailReport};
 use crate::store::tail::SeqRange;
 use crate::store::{in_use, Store};
@@ -41,6 +44,7 @@ use crate::Error;
 ///   js-recover inspect /srv/survivor/jetstream --json | jq '.accounts[].streams[].name'
 ///   js-recover inspect /srv/survivor --key-file /etc/nats/js.key --cipher aes
 ///   js-recover inspect /srv/survivor --server-name n1 --server-name n2 --server-name n3
+///   js-recover inspect /srv/n1 --from /srv/n2     # which survivor holds the best copy
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct InspectArgs {
@@ -50,6 +54,14 @@ pub struct InspectArgs {
     pub keys: super::keys::KeyArgs,
     #[command(flatten)]
     pub names: super::names::NameArgs,
+    /// Another survivor's store (give it once per survivor): show, per stream and consumer,
+    /// which survivor holds which copy and which `plan --from` would choose, and what no
+    /// survivor holds
+    #[arg(long = "from", value_name = "STORE")]
+    pub from: Vec<PathBuf>,
+    /// With --from: when copies disagree, the store whose copy `plan` would take
+    #[arg(long, value_name = "STORE", requires = "from")]
+    pub prefer: Option<PathBuf>,
     /// Print the report as JSON (schema `js-recover/inspect`) on stdout
     #[arg(long)]
     pub json: bool,
@@ -58,13 +70,31 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs) -> Result<(), Error> {
     let keys = args.keys.load()?;
     let store = Store::open_with(&args.store, keys.as_ref())?;
-    let cluster = inventory::read_cluster(&store);
-    let inventory = Inventory::new(&store, &cluster, &args.names.names());
-    let tails = match &cluster {
-        Ok(c) => crate::store::tail::read(&store, c),
-        Err(_) => crate::store::tail::Tails::default(),
+    let names = args.names.names();
+    let report = if args.from.is_empty() {
+        let view = RaftView::read(&store);
+        Inspected {
+            report: Report::new(
+                &store,
+                Inventory::new(&store, &view.cluster, &names),
+                &view.tails,
+            ),
+            survivors: None,
+        }
+    } else {
+        let sources = args
+            .from
+            .iter()
+            .map(|p| Store::open_with(p, keys.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let survivors = survivors::read_all(store.clone(), sources)?;
+        let (section, inventory) =
+            survivors::choose(&survivors, TailMode::All, args.prefer.as_deref(), &names)?;
+        Inspected {
+            report: Report::new(&store, inventory, &survivors[0].view.tails),
+            survivors: Some(section),
+        }
     };
-    let report = Report::new(&store, inventory, &tails);
     if args.json {
         let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
         stdout(&(json + "\n"))?;
@@ -90,7 +120,18 @@ pub fn run(args: InspectArgs) -> Result<(), Error> {
     }
 }
 
-fn render(report: &Report) -> String {
+/// What `inspect` prints: the store's report and, with `--from`, the survivors section
+/// (`survivors` in the JSON, documented in [`crate::plan::survivors`]).
+#[derive(Debug, serde::Serialize)]
+struct Inspected {
+    #[serde(flatten)]
+    report: Report,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    survivors: Option<survivors::Survivors>,
+}
+
+fn render(inspected: &Inspected) -> String {
+    let report = &inspected.report;
     let mut out = format!(
         "store `{}`\n{}\n",
         report.store,
@@ -179,11 +220,93 @@ fn render(report: &Report) -> String {
             human_bytes(raft.bytes)
         ));
     }
+    if let Some(section) = &inspected.survivors {
+        out.push_str(&render_survivors(section));
+    }
     out.push_str(&render_tail(tail));
     if !report.warnings.is_empty() {
         out.push_str("\nwarnings:\n");
         for w in &report.warnings {
             out.push_str(&format!("  - {}\n", w.message));
+        }
+    }
+    out
+}
+
+/// Several survivors: per stream and consumer, each survivor's copy and the one `plan
+/// --from` takes.
+fn render_survivors(section: &survivors::Survivors) -> String {
+    let stores: Vec<&String> = std::iter::once(&section.target)
+        .chain(&section.sources)
+        .collect();
+    let mut out = format!(
+        "\nsurvivors: the target `{}`, and {}\n",
+        section.target,
+        section
+            .sources
+            .iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut header = vec!["STREAM / CONSUMER".to_string()];
+    header.extend((0..stores.len()).map(|i| format!("COPY {}", i + 1)));
+    header.extend(["CHOSEN".to_string(), "WHY".to_string()]);
+    let mut rows = vec![header];
+    let number = |store: &String| {
+        stores
+            .iter()
+            .position(|s| *s == store)
+            .map_or("?".into(), |i| (i + 1).to_string())
+    };
+    let why = |r: survivors::Rule| match r {
+        survivors::Rule::OnlyCopy => "only copy",
+        survivors::Rule::AppliedFurther => "applied further",
+        survivors::Rule::LaterTimestamp => "later last message",
+        survivors::Rule::MoreConsumers => "more consumers",
+        survivors::Rule::Equal => "equal",
+        survivors::Rule::Preferred => "--prefer",
+    };
+    for st in &section.streams {
+        let mut row = vec![format!("{}/{}", st.account, st.stream)];
+        row.extend(stores.iter().map(|s| {
+            st.copies
+                .iter()
+                .find(|c| &c.store == *s)
+                .map_or("-".into(), |c| format!("last {}", c.last_seq))
+        }));
+        row.extend([number(&st.chosen), why(st.rule).into()]);
+        rows.push(row);
+        for c in section
+            .consumers
+            .iter()
+            .filter(|c| c.account == st.account && c.stream == st.stream)
+        {
+            let mut row = vec![format!("  > {}", c.consumer.as_deref().unwrap_or("?"))];
+            row.extend(stores.iter().map(|s| {
+                c.copies
+                    .iter()
+                    .find(|x| &x.store == *s)
+                    .map_or("-".into(), |x| {
+                        format!("floor {}, delivered {}", x.ack_floor, x.delivered)
+                    })
+            }));
+            row.extend([number(&c.chosen), why(c.rule).into()]);
+            rows.push(row);
+        }
+    }
+    out.push_str(&table(&rows, "  "));
+    out.push_str(
+        &stores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("  copy {}: {s}\n", i + 1))
+            .collect::<String>(),
+    );
+    if !section.disagreements.is_empty() {
+        out.push_str("copies that disagree (plan refuses until --prefer decides):\n");
+        for d in &section.disagreements {
+            out.push_str(&format!("  {d}\n"));
         }
     }
     out

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::output::{ensure_outside, human_bytes, stdout, write_file_atomic};
-use crate::plan::{self, Change, Manifest};
-use crate::store::Store;
+use crate::plan::{Change, Manifest};
 use crate::Error;
 
 /// Work out what a standalone nats-server needs changed, and write it as a manifest
@@ -32,6 +31,11 @@ use crate::Error;
 ///   js-recover plan /srv/survivor | jq -r '.changes[].diff // empty'
 ///   js-recover plan /srv/survivor --key-file /etc/nats/js.key --out plan.json
 ///   js-recover plan /srv/survivor --raft-tail none --out plan.json   # see what is lost
+///   js-recover plan /srv/n1 --from /srv/n2 --out plan.json           # several survivors
+///
+/// With --from, every survivor's store is read and the target gets, for every stream and
+/// consumer any of them holds, the most complete copy (copied in; the others are only
+/// read). Copies that disagree stop the plan (exit 8) until --prefer STORE decides.
 ///
 /// For a store encrypted at rest, --key-file opens each meta.inf; it is edited like a plain
 /// one and sealed again with its own key (meta.key unchanged). The diff shows the
@@ -50,13 +54,11 @@ pub struct PlanArgs {
 }
 
 pub fn run(args: PlanArgs) -> Result<(), Error> {
-    let keys = args.planning.keys.load()?;
-    let store = Store::open_with(&args.store, keys.as_ref())?;
-    super::refuse_if_in_use(&store.root)?;
+    let planned = args.planning.plan(&args.store)?;
+    let (store, manifest) = (planned.store, planned.manifest);
     if let Some(out) = &args.out {
         ensure_outside(&store.root, out)?;
     }
-    let manifest = plan::plan_with(&store, super::now(), &args.planning.options())?;
     tracing::info!(changes = manifest.changes.len(), "planned");
     let json =
         serde_json::to_string_pretty(&manifest).expect("a manifest always serializes") + "\n";
@@ -130,6 +132,13 @@ pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
             match c {
                 Change::Edit(e) => text.push_str(&format!("  edit    {}\n", e.path)),
                 Change::Mkdir(d) => text.push_str(&format!("  mkdir   {}\n", d.path)),
+                Change::Copy(c) => text.push_str(&format!(
+                    "  copy    {} from {} ({} files, {})\n",
+                    c.path,
+                    super::quote(&c.source_dir()),
+                    c.files,
+                    human_bytes(c.bytes)
+                )),
                 Change::Remove(r) => {
                     text.push_str(&format!("  remove  {} ({} files)\n", r.path, r.files))
                 }

@@ -1,10 +1,13 @@
 //! The options `plan` and `prepare` share: how the store is read, and what the plan does
 //! about what the lost cluster had that the store lacks.
 
+use std::path::{Path, PathBuf};
+
 use clap::Args;
 
 use crate::plan::tail::TailMode;
-use crate::plan::{Manifest, PlanOptions};
+use crate::plan::{self as plan, survivors, Manifest, PlanOptions};
+use crate::store::Store;
 use crate::Error;
 
 #[derive(Debug, Args)]
@@ -26,9 +29,52 @@ pub struct PlanningArgs {
     /// committed, or none (the plan then lists what is lost)
     #[arg(long, value_enum, default_value_t = TailMode::All, value_name = "WHAT")]
     pub raft_tail: TailMode,
+    /// Another survivor's store (give it once per survivor): the plan makes the target hold
+    /// the most complete copy of every stream and consumer any of them holds, copying it in
+    /// (survivors are only read)
+    #[arg(long = "from", value_name = "STORE")]
+    pub from: Vec<PathBuf>,
+    /// When survivors' copies of a stream or consumer disagree, take this store's (the
+    /// target or a --from)
+    #[arg(long, value_name = "STORE", requires = "from")]
+    pub prefer: Option<PathBuf>,
+}
+
+/// A plan made, with the store it is for.
+pub struct Planned {
+    pub store: Store,
+    pub manifest: Manifest,
 }
 
 impl PlanningArgs {
+    /// Opens the target store (and every --from), refuses any in use, and plans.
+    pub fn plan(&self, target: &Path) -> Result<Planned, Error> {
+        let keys = self.keys.load()?;
+        let store = Store::open_with(target, keys.as_ref())?;
+        super::refuse_if_in_use(&store.root)?;
+        if self.from.is_empty() {
+            let manifest = plan::plan_with(&store, super::now(), &self.options())?;
+            return Ok(Planned { store, manifest });
+        }
+        let sources = self
+            .from
+            .iter()
+            .map(|p| {
+                let s = Store::open_with(p, keys.as_ref())?;
+                super::refuse_if_in_use(&s.root)?;
+                Ok(s)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let survivors = survivors::read_all(store.clone(), sources)?;
+        let manifest = survivors::plan_survivors(
+            &survivors,
+            super::now(),
+            &self.options(),
+            self.prefer.as_deref(),
+        )?;
+        Ok(Planned { store, manifest })
+    }
+
     pub fn options(&self) -> PlanOptions {
         PlanOptions {
             names: self.names.names(),

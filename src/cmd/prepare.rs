@@ -7,7 +7,6 @@ use clap::Args;
 use super::output::stdout;
 use crate::apply::{self, check, ApplyOptions};
 use crate::plan::{self, Change};
-use crate::store::Store;
 use crate::Error;
 
 /// Plan and apply in one step, for those who know the old tool
@@ -41,10 +40,7 @@ pub struct PrepareArgs {
 }
 
 pub fn run(args: PrepareArgs) -> Result<(), Error> {
-    let keys = args.planning.keys.load()?;
-    let store = Store::open_with(&args.store, keys.as_ref())?;
-    super::refuse_if_in_use(&store.root)?;
-    let manifest = plan::plan_with(&store, super::now(), &args.planning.options())?;
+    let manifest = args.planning.plan(&args.store)?.manifest;
     let json =
         serde_json::to_string_pretty(&manifest).expect("a manifest always serializes") + "\n";
     if args.dry_run {
@@ -87,6 +83,14 @@ fn dry_run_text(m: &plan::Manifest) -> String {
             Change::Remove(r) => t.push_str(&format!(
                 "# remove {} ({} files, {} bytes): {}\n",
                 r.path, r.files, r.bytes, r.reason
+            )),
+            Change::Copy(c) => t.push_str(&format!(
+                "# copy {} from {} ({} files, {} bytes): {}\n",
+                c.path,
+                c.source_dir().display(),
+                c.files,
+                c.bytes,
+                c.reason
             )),
         }
     }

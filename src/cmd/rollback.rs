@@ -81,7 +81,15 @@ fn text(d: &RolledBack) -> String {
             if d.dirs_restored == 1 { "y" } else { "ies" },
             d.temps_removed,
             if d.temps_removed == 1 { "" } else { "s" },
-        )
+        ) + &if d.copies_removed > 0 {
+            format!(
+                "  {} director{} copied in from other survivors taken out again\n",
+                d.copies_removed,
+                if d.copies_removed == 1 { "y" } else { "ies" }
+            )
+        } else {
+            String::new()
+        }
     };
     let list = |t: &mut String, title: String, items: &[String]| {
         t.push_str(&title);

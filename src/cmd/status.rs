@@ -99,6 +99,12 @@ fn text(s: &Status) -> String {
                 c.dirs_in_store,
                 c.dirs_in_backup
             ));
+            if c.copies_placed + c.copies_staged > 0 {
+                t.push_str(&format!(
+                    "  copies from other survivors: {} in place, {} staged\n",
+                    c.copies_placed, c.copies_staged
+                ));
+            }
             for line in c.files_changed.iter().chain(&c.dirs_other).take(30) {
                 t.push_str(&format!("  {line}\n"));
             }

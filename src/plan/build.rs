@@ -43,6 +43,15 @@ pub enum PlanError {
         "`{path}` of {what} does not decrypt, though the key opened its `meta.key`: the file is damaged"
     )]
     Damaged { what: String, path: String },
+    #[error(
+        "the survivors' copies disagree, and no rule says which is right:\n{}",
+        .0.iter().map(|a| format!("  {a}")).collect::<Vec<_>>().join("\n")
+    )]
+    Ambiguous(Vec<super::survivors::Ambiguity>),
+    #[error("--prefer `{}` is not one of the stores given (the target or a --from)", .path.display())]
+    PreferNotGiven { path: std::path::PathBuf },
+    #[error("`{}` is given twice (as the target and a --from, or twice as --from)", .path.display())]
+    SameStore { path: std::path::PathBuf },
 }
 
 impl PlanError {
@@ -62,6 +71,14 @@ impl PlanError {
                 "restore that meta.inf from another copy of the store (another node's disk, a \
                  backup), or move its directory out of this store copy and recover it separately",
             ),
+            PlanError::Ambiguous(_) => Some(
+                "look at both copies (`js-recover inspect TARGET --from OTHER`), decide which \
+                 survivor is right, and plan again with --prefer THAT_STORE",
+            ),
+            PlanError::PreferNotGiven { .. } => {
+                Some("give --prefer the path of the target store or of one of the --from stores")
+            }
+            PlanError::SameStore { .. } => Some("give each survivor's store once"),
         }
     }
 }
@@ -103,9 +120,38 @@ pub fn plan(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Manifes
     plan_with(store, now, &PlanOptions::default())
 }
 
+/// What planning reads of a store besides its metadata: the lost cluster's view from its
+/// Raft meta state, and the tails of its Raft logs.
+#[derive(Debug)]
+pub struct RaftView {
+    pub cluster: Result<crate::store::cluster::Cluster, crate::store::cluster::NoView>,
+    pub tails: tail::Tails,
+}
+
+impl RaftView {
+    pub fn read(store: &Store) -> RaftView {
+        let cluster = read_cluster(store);
+        let tails = match &cluster {
+            Ok(c) => tail::read(store, c),
+            Err(_) => tail::Tails::default(),
+        };
+        RaftView { cluster, tails }
+    }
+}
+
 /// Plans the changes for `store`. `now` stamps the manifest.
 pub fn plan_with(
     store: &Store,
+    now: chrono::DateTime<chrono::Utc>,
+    opts: &PlanOptions,
+) -> Result<Manifest, PlanError> {
+    plan_read(store, &RaftView::read(store), now, opts)
+}
+
+/// [`plan_with`], for a store whose Raft state is read already.
+pub fn plan_read(
+    store: &Store,
+    view: &RaftView,
     now: chrono::DateTime<chrono::Utc>,
     opts: &PlanOptions,
 ) -> Result<Manifest, PlanError> {
@@ -146,8 +192,8 @@ pub fn plan_with(
             }
         }
     }
-    let cluster = read_cluster(store);
-    let inventory = Inventory::new(store, &cluster, &opts.names);
+    let cluster = &view.cluster;
+    let inventory = Inventory::new(store, cluster, &opts.names);
     let recreated = super::recreate::recreate(
         store,
         &inventory,
@@ -157,11 +203,8 @@ pub fn plan_with(
     )?;
     summary.consumers_recreated = recreated.consumers;
     changes.extend(recreated.changes);
-    let tails = match &cluster {
-        Ok(c) => tail::read(store, c),
-        Err(_) => tail::Tails::default(),
-    };
-    let mut tail_changes = super::tail::plan_tail(store, &tails, opts.raft_tail)?;
+    let tails = &view.tails;
+    let mut tail_changes = super::tail::plan_tail(store, tails, opts.raft_tail)?;
     summary.tail_messages = tail_changes.messages;
     summary.tail_consumers = tail_changes.consumers;
     changes.extend(std::mem::take(&mut tail_changes.changes));
@@ -218,6 +261,7 @@ pub fn plan_with(
         summary,
         inventory: Some(inventory),
         tail: Some(tail_changes.plan),
+        survivors: None,
         warnings,
         changes,
     })

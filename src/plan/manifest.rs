@@ -44,6 +44,18 @@
 //! - `mkdir`: a directory that does not exist yet and is created, with these permission
 //!   bits, before any file is written into it (a consumer the plan recreates). Rollback
 //!   removes it again. Changes are listed parents first.
+//! - `copy` (several survivors, version 2): a stream or consumer directory copied in from
+//!   another survivor's store, the most complete copy of it (see [`crate::plan::survivors`]).
+//!   `source` is that store's absolute store_dir and `source_path` the directory in it;
+//!   `exclude` lists sub-paths of it (`obs/<consumer>`) not copied, because a better copy of
+//!   that consumer comes from elsewhere. `files`, `dirs`, `bytes` and `fingerprint` describe
+//!   the source directory without the excluded parts, as for `remove`: apply refuses when
+//!   the source changed since the plan. A `copy` to a path the store already holds comes
+//!   right after a `remove` of that path (the store's own, less complete copy goes into the
+//!   backup). Edits after a `copy` may change files inside it; their `before` is the source's
+//!   file. Apply copies every source into a staging directory of the store_dir first,
+//!   verified, then moves it into place; the source is never written. Rollback takes the
+//!   copy out again.
 //! - `remove`: a directory that leaves the store. `files`, `dirs` and `bytes` count what is in
 //!   it; `fingerprint` is a SHA-256 over every entry's relative path, kind, size, mtime and
 //!   mode (see [`crate::store::tree`]), so a later apply can tell cheaply whether it changed
@@ -79,6 +91,10 @@ pub struct Manifest {
     /// plan writes back (version 2; see [`crate::store::tail`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tail: Option<super::tail::TailPlan>,
+    /// Several survivors (`--from`): every copy of every stream and consumer, and which was
+    /// chosen (version 2; see [`crate::plan::survivors`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survivors: Option<super::survivors::Survivors>,
     pub warnings: Vec<Warning>,
     pub changes: Vec<Change>,
 }
@@ -103,6 +119,13 @@ pub struct Summary {
     /// Consumers whose newer state from their Raft log the plan writes (version 2).
     #[serde(default)]
     pub tail_consumers: usize,
+    /// Streams and consumers copied in from other survivors, and their bytes (version 2).
+    #[serde(default)]
+    pub streams_copied: usize,
+    #[serde(default)]
+    pub consumers_copied: usize,
+    #[serde(default)]
+    pub bytes_copied: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +134,7 @@ pub enum Change {
     Edit(Edit),
     Remove(Remove),
     Mkdir(Mkdir),
+    Copy(CopyIn),
 }
 
 impl Change {
@@ -119,7 +143,35 @@ impl Change {
             Change::Edit(e) => &e.path,
             Change::Remove(r) => &r.path,
             Change::Mkdir(d) => &d.path,
+            Change::Copy(c) => &c.path,
         }
+    }
+}
+
+/// A directory copied in from another survivor's store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyIn {
+    /// Where it goes, relative to the store.
+    pub path: String,
+    pub reason: String,
+    /// The survivor's store_dir, absolute.
+    pub source: String,
+    /// The directory copied, relative to `source`.
+    pub source_path: String,
+    /// Sub-paths of `source_path` left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+    pub fingerprint: String,
+}
+
+impl CopyIn {
+    /// The directory copied, absolute.
+    pub fn source_dir(&self) -> std::path::PathBuf {
+        std::path::Path::new(&self.source).join(&self.source_path)
     }
 }
 

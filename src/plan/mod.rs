@@ -4,10 +4,11 @@ mod build;
 pub mod diff;
 pub mod manifest;
 mod recreate;
+pub mod survivors;
 pub mod tail;
 
-pub use build::{plan, plan_with, PlanError, PlanOptions};
-pub use manifest::{Change, Edit, Manifest, Mkdir, Remove, Summary, Warning};
+pub use build::{plan, plan_read, plan_with, PlanError, PlanOptions, RaftView};
+pub use manifest::{Change, CopyIn, Edit, Manifest, Mkdir, Remove, Summary, Warning};
 
 #[cfg(test)]
 mod tests;

@@ -96,7 +96,15 @@ pub fn recreate(
                 .get(&ca.group.name)
                 .and_then(|h| h.consumer.as_ref())
                 .map(|st| st.ack_floor_stream);
-            let first = stream.state.as_ref().map_or(0, |st| st.first_seq);
+            // From index.db, or every block (tombstones anywhere count) when a killed
+            // server left none.
+            let first = match (&stream.state, stream.state_stale) {
+                (Ok(st), false) => st.first_seq,
+                _ => crate::store::tail::live_subjects(store, &asset.account, stream)
+                    .ok()
+                    .and_then(|live| live.keys().next().copied())
+                    .unwrap_or(0),
+            };
             let floor = first.saturating_sub(1).min(known_floor.unwrap_or(u64::MAX));
             let what = format!(
                 "consumer `{}` of stream `{}` (account `{}`)",

@@ -24,9 +24,11 @@ use crate::store::crypto::Cipher;
 use crate::store::file::{self, FileKind};
 use crate::store::filestore::{self, BlockCipher, EBIT, TBIT};
 use crate::store::jsops::consumer_ops::encode_state;
+use crate::store::jsops::consumer_ops::ConsumerState as FullState;
 use crate::store::report::{Warning, WarningCode};
 use crate::store::tail::{self, ConsumerTailReport, Progress, SeqRange, StreamTailReport, Tails};
 use crate::store::{Store, Stream};
+use std::collections::BTreeMap;
 
 /// How much of the log tail a plan writes into the store (`--raft-tail`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -104,6 +106,10 @@ pub struct StreamTailPlan {
     pub recovered: Vec<SeqRange>,
     pub dropped: Vec<SeqRange>,
     pub removals_replayed: usize,
+    /// Work-queue messages the consumers acknowledged that the store still held: removed
+    /// (tombstones), as the cluster would have.
+    #[serde(default)]
+    pub consumed: Vec<SeqRange>,
     pub reserved_through: Option<u64>,
 }
 
@@ -139,48 +145,8 @@ pub fn plan_tail(store: &Store, tails: &Tails, mode: TailMode) -> Result<TailCha
         consumers: 0,
     };
     let now = crate::clock::now();
-    for t in tails.streams.iter().filter(|t| t.is_reportable()) {
-        let Some((_, stream)) = store
-            .streams()
-            .find(|(a, s)| a.name == t.account && s.dir == t.dir)
-        else {
-            continue;
-        };
-        let messages: Vec<&tail::TailMsg> = t
-            .messages
-            .iter()
-            .filter(|m| mode.keeps(m.committed))
-            .collect();
-        let removals: Vec<u64> = t
-            .removals
-            .iter()
-            .filter(|r| mode.keeps(r.committed))
-            .map(|r| r.seq)
-            .collect();
-        let last_written = messages
-            .last()
-            .map_or(t.store_last_seq, |m| m.seq.max(t.store_last_seq));
-        // Sequences the cluster assigned are never handed out again, whatever is written.
-        let guard = (t.max_assigned > last_written).then_some(t.max_assigned);
-        let section = StreamTailPlan {
-            found: t.report(),
-            recovered: SeqRange::runs(messages.iter().map(|m| m.seq)),
-            dropped: SeqRange::runs(
-                t.messages
-                    .iter()
-                    .filter(|m| !mode.keeps(m.committed))
-                    .map(|m| m.seq),
-            ),
-            removals_replayed: removals.len(),
-            reserved_through: guard,
-        };
-        out.warnings.extend(stream_warnings(&section, mode));
-        if !messages.is_empty() || !removals.is_empty() || guard.is_some() {
-            block_changes(store, t, stream, &messages, &removals, guard, now, &mut out)?;
-        }
-        out.messages += messages.len();
-        out.plan.streams.push(section);
-    }
+    // Consumers first: what their state will be decides what a work queue still holds.
+    let mut written_states: BTreeMap<String, FullState> = BTreeMap::new();
     for c in &tails.consumers {
         let Some((_, stream)) = store
             .streams()
@@ -215,7 +181,9 @@ pub fn plan_tail(store: &Store, tails: &Tails, mode: TailMode) -> Result<TailCha
                     .expect("found above");
                 consumer_state_change(consumer, &state, c, &mut out)?;
                 out.consumers += 1;
-                Some(Progress::of(&state))
+                let progress = Progress::of(&state);
+                written_states.insert(c.dir.clone(), state);
+                Some(progress)
             }
             _ => None,
         };
@@ -226,7 +194,184 @@ pub fn plan_tail(store: &Store, tails: &Tails, mode: TailMode) -> Result<TailCha
         out.warnings.push(consumer_warning(&section, mode));
         out.plan.consumers.push(section);
     }
+    for (account, stream) in store.streams() {
+        let found = tails
+            .streams
+            .iter()
+            .find(|t| t.account == account.name && t.dir == stream.dir);
+        let empty;
+        let t = match found {
+            Some(t) => t,
+            None => {
+                empty = untailed(store, &account.name, stream);
+                &empty
+            }
+        };
+        let messages: Vec<&tail::TailMsg> = t
+            .messages
+            .iter()
+            .filter(|m| mode.keeps(m.committed))
+            .collect();
+        let mut removals: Vec<u64> = t
+            .removals
+            .iter()
+            .filter(|r| mode.keeps(r.committed))
+            .map(|r| r.seq)
+            .collect();
+        let consumed = match consumed_still_stored(
+            store,
+            &account.name,
+            stream,
+            &messages,
+            &removals,
+            &written_states,
+        ) {
+            Ok(c) => c,
+            Err(why) => {
+                out.warnings.push(Warning::new(
+                    WarningCode::ConsumedRemoved,
+                    &stream.dir,
+                    format!(
+                        "work-queue stream `{}` (account `{}`): its blocks could not be read to find \
+                         messages its consumers acknowledged that it still holds ({why}); any such \
+                         message is served again",
+                        tail::stream_name(stream),
+                        account.name
+                    ),
+                ));
+                out.plan.problems.push(why);
+                Vec::new()
+            }
+        };
+        removals.extend(&consumed);
+        removals.sort_unstable();
+        removals.dedup();
+        let last_written = messages
+            .last()
+            .map_or(t.store_last_seq, |m| m.seq.max(t.store_last_seq));
+        // Sequences the cluster assigned are never handed out again, whatever is written.
+        let guard = (t.max_assigned > last_written).then_some(t.max_assigned);
+        if !t.is_reportable() && consumed.is_empty() {
+            continue;
+        }
+        let section = StreamTailPlan {
+            found: t.report(),
+            recovered: SeqRange::runs(messages.iter().map(|m| m.seq)),
+            dropped: SeqRange::runs(
+                t.messages
+                    .iter()
+                    .filter(|m| !mode.keeps(m.committed))
+                    .map(|m| m.seq),
+            ),
+            removals_replayed: removals.len() - consumed.len(),
+            consumed: SeqRange::runs(consumed.iter().copied()),
+            reserved_through: guard,
+        };
+        out.warnings.extend(stream_warnings(&section, mode));
+        if !messages.is_empty() || !removals.is_empty() || guard.is_some() {
+            block_changes(store, t, stream, &messages, &removals, guard, now, &mut out)?;
+        }
+        out.messages += messages.len();
+        out.plan.streams.push(section);
+    }
     Ok(out)
+}
+
+/// A stream with no Raft log tail (no group here, or nothing in it), as a tail with
+/// nothing in it.
+fn untailed(store: &Store, account: &str, stream: &Stream) -> tail::StreamTail {
+    let bounds = tail::bounds(store, account, stream).unwrap_or_default();
+    tail::StreamTail {
+        account: account.to_string(),
+        stream: tail::stream_name(stream),
+        dir: stream.dir.clone(),
+        group: String::new(),
+        store_first_seq: bounds.first_seq,
+        store_last_seq: bounds.last_seq,
+        commit: None,
+        messages: Vec::new(),
+        removals: Vec::new(),
+        max_assigned: bounds.last_seq,
+        not_replayed: Vec::new(),
+    }
+}
+
+/// A work-queue stream's messages that its consumers acknowledged (as their state will be
+/// on disk) and that it still holds: the cluster removes each on its ack, but the removal
+/// may not have reached this store, and a standalone server does not remove them at load
+/// (it does for interest streams only). Left, they would be served again. A consumer
+/// acknowledges only messages its filter matches. Reads the stream's blocks only when a
+/// consumer's state leaves anything to look for.
+fn consumed_still_stored(
+    store: &Store,
+    account: &str,
+    stream: &Stream,
+    messages: &[&tail::TailMsg],
+    removals: &[u64],
+    written: &BTreeMap<String, FullState>,
+) -> Result<Vec<u64>, String> {
+    let workqueue = stream
+        .meta
+        .as_ref()
+        .and_then(|m| m.str_field("retention"))
+        .is_some_and(|r| r.eq_ignore_ascii_case("workqueue"));
+    if !workqueue {
+        return Ok(Vec::new());
+    }
+    let consumers: Vec<(&FullState, Vec<String>)> = stream
+        .consumers
+        .iter()
+        .filter_map(|c| {
+            let state = written.get(&c.dir).or(c.state_full.as_ref())?;
+            Some((state, filters(c)))
+        })
+        .collect();
+    let first = tail::bounds(store, account, stream).map_or(0, |b| b.first_seq);
+    // Acknowledged and possibly still held: at or below a floor the stream reaches, or in
+    // a gap between the floor and the last delivery that pending deliveries do not fill.
+    let anything = !messages.is_empty()
+        || consumers.iter().any(|(s, _)| {
+            let gap =
+                s.delivered_stream.saturating_sub(s.ack_floor_stream) > s.pending.len() as u64;
+            s.delivered_stream >= first.max(1) && (s.ack_floor_stream >= first || gap)
+        });
+    if !anything {
+        return Ok(Vec::new());
+    }
+    let mut live = tail::live_subjects(store, account, stream)?;
+    for m in messages {
+        live.insert(m.seq, m.subject.clone());
+    }
+    for r in removals {
+        live.remove(r);
+    }
+    Ok(live
+        .into_iter()
+        .filter(|(seq, subject)| {
+            let subject = String::from_utf8_lossy(subject);
+            consumers.iter().any(|(state, filters)| {
+                tail::acked(state, *seq)
+                    && (filters.is_empty()
+                        || filters.iter().any(|f| tail::subject_matches(f, &subject)))
+            })
+        })
+        .map(|(seq, _)| seq)
+        .collect())
+}
+
+/// A consumer's subject filters (`filter_subject`, `filter_subjects`); none: every subject.
+fn filters(c: &crate::store::Consumer) -> Vec<String> {
+    let Some(m) = &c.meta else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    if let Some(f) = m.str_field("filter_subject").filter(|f| !f.is_empty()) {
+        out.push(f.to_string());
+    }
+    if let Some(serde_json::Value::Array(list)) = m.field("filter_subjects") {
+        out.extend(list.iter().filter_map(|v| v.as_str()).map(str::to_string));
+    }
+    out
 }
 
 /// The warnings a stream's tail section gives: what is written back, what is dropped,
@@ -283,6 +428,19 @@ fn stream_warnings(s: &StreamTailPlan, mode: TailMode) -> Vec<Warning> {
                 ),
             ));
         }
+    }
+    if !s.consumed.is_empty() {
+        out.push(Warning::new(
+            WarningCode::ConsumedRemoved,
+            &f.dir,
+            format!(
+                "{what}: {} messages (seq {}) its consumers acknowledged are still in the store \
+                 (the work queue's removals did not reach it); the plan removes them, so consumed \
+                 messages stay consumed",
+                count(&s.consumed),
+                SeqRange::show(&s.consumed)
+            ),
+        ));
     }
     if s.removals_replayed > 0 {
         out.push(Warning::new(

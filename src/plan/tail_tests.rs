@@ -103,7 +103,7 @@ fn a_store_behind_its_log_gets_the_log_tail_back_record_for_record() {
             match c {
                 Change::Edit(e) => std::fs::write(&path, e.after_bytes().unwrap()).unwrap(),
                 Change::Remove(_) => std::fs::remove_file(&path).unwrap(),
-                Change::Mkdir(_) => unreachable!(),
+                Change::Mkdir(_) | Change::Copy(_) => unreachable!(),
             }
         }
         let mut expected = whole.clone();

@@ -102,6 +102,10 @@ pub struct Asset {
     /// What this node's Raft snapshot of the group knew of the same.
     pub raft_last_seq: Option<u64>,
     pub consumers: Vec<Asset>,
+    /// Several survivors: the store_dir of the survivor whose copy is used, when it is not
+    /// the target's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +128,13 @@ pub struct Inventory {
     #[serde(default)]
     pub uncommitted_removals: BTreeSet<(String, String)>,
     pub problems: Vec<String>,
+    /// How many survivors' stores this inventory is of (1 unless `--from` gave more).
+    #[serde(default = "one")]
+    pub survivors: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Server names the operator gave, by peer id.
@@ -178,6 +189,7 @@ impl Inventory {
                 streams: Vec::new(),
                 uncommitted_removals: BTreeSet::new(),
                 problems: Vec::new(),
+                survivors: 1,
             },
             Ok(cluster) => classify(cluster, &local, names),
         }
@@ -216,8 +228,12 @@ impl Inventory {
             };
         };
         let s = &self.summary;
+        let who = match self.survivors {
+            0 | 1 => "this survivor holds".to_string(),
+            n => format!("these {n} survivors hold"),
+        };
         let mut line = format!(
-            "this survivor holds {} of {} streams and {} of {} consumers the cluster had",
+            "{who} {} of {} streams and {} of {} consumers the cluster had",
             s.streams_here, s.streams, s.consumers_here, s.consumers
         );
         let missing: Vec<String> = self
@@ -317,8 +333,10 @@ fn classify(
                     store_last_seq: c.state.as_ref().ok().map(|st| st.ack_floor_stream_seq),
                     raft_last_seq: None,
                     consumers: Vec::new(),
+                    held_by: None,
                 })
                 .collect(),
+            held_by: None,
         });
     }
     streams.sort_by(|a, b| (&a.account, &a.name).cmp(&(&b.account, &b.name)));
@@ -351,6 +369,7 @@ fn classify(
         streams,
         uncommitted_removals: cluster.uncommitted_removals.clone(),
         problems: cluster.problems.clone(),
+        survivors: 1,
     }
 }
 
@@ -415,6 +434,7 @@ fn stream_asset(
                 store_last_seq: c.state.as_ref().ok().map(|st| st.ack_floor_stream_seq),
                 raft_last_seq: None,
                 consumers: Vec::new(),
+                held_by: None,
             });
         }
     }
@@ -436,6 +456,7 @@ fn stream_asset(
         store_last_seq,
         raft_last_seq,
         consumers,
+        held_by: None,
     }
 }
 
@@ -483,6 +504,7 @@ fn consumer_asset(
         store_last_seq: store_floor,
         raft_last_seq: raft_floor,
         consumers: Vec::new(),
+        held_by: None,
     }
 }
 

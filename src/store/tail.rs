@@ -564,53 +564,123 @@ fn store_bounds(
     stream: &Stream,
     keys: Option<&ServerKeys>,
 ) -> Result<(u64, u64), String> {
-    if let (Ok(st), false) = (&stream.state, stream.state_stale) {
-        return Ok((st.first_seq, st.last_seq));
+    bounds_with(store, name, stream, keys).map(|b| (b.first_seq, b.last_seq))
+}
+
+/// A stream store's first and last sequence and the last message's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Bounds {
+    /// From `index.db`; read from the blocks, the first record its own block does not mark
+    /// deleted (a tombstone in a later block is not looked for: [`live_subjects`] is exact).
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Unix nanoseconds; 0 when there is no message.
+    pub last_ts: i64,
+}
+
+/// [`Bounds`] of `stream` in `store`: from `msgs/index.db` when it is current, else from
+/// its first and last blocks (opened with the store's keys).
+pub fn bounds(store: &Store, account: &str, stream: &Stream) -> Result<Bounds, String> {
+    let keys = store
+        .keys
+        .as_ref()
+        .map(|k| ServerKeys::for_account(k, account));
+    bounds_with(store, &stream_name(stream), stream, keys.as_ref())
+}
+
+/// The stream's name: from its `meta.inf`, else its directory's.
+pub fn stream_name(stream: &Stream) -> String {
+    stream
+        .meta
+        .as_ref()
+        .and_then(|m| m.str_field("name"))
+        .unwrap_or(&stream.dir_name)
+        .to_string()
+}
+
+/// The blocks of a stream store, ascending, with a reader for each.
+struct Blocks<'a> {
+    msgs: std::path::PathBuf,
+    name: &'a str,
+    keys: Option<&'a ServerKeys>,
+    list: Vec<(u32, std::path::PathBuf)>,
+}
+
+impl<'a> Blocks<'a> {
+    fn of(
+        store: &Store,
+        name: &'a str,
+        stream: &Stream,
+        keys: Option<&'a ServerKeys>,
+    ) -> Blocks<'a> {
+        let msgs = store.abs(&stream.dir).join("msgs");
+        let mut list: Vec<(u32, std::path::PathBuf)> = file::list_dir(&msgs, 1 << 20)
+            .map(|(entries, _)| {
+                entries
+                    .iter()
+                    .filter(|e| e.kind == FileKind::Regular)
+                    .filter_map(|e| Some((filestore::block_index(&e.name)?, e.path.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        list.sort();
+        Blocks {
+            msgs,
+            name,
+            keys,
+            list,
+        }
     }
-    let msgs = store.abs(&stream.dir).join("msgs");
-    let Ok((entries, _)) = file::list_dir(&msgs, 1 << 20) else {
-        return Ok((0, 0));
-    };
-    let mut blocks: Vec<(u32, std::path::PathBuf)> = entries
-        .iter()
-        .filter(|e| e.kind == FileKind::Regular)
-        .filter_map(|e| Some((filestore::block_index(&e.name)?, e.path.clone())))
-        .collect();
-    blocks.sort();
-    let read = |index: u32, path: &Path| -> Result<filestore::BlockContents, String> {
+
+    fn read(&self, index: u32, path: &Path) -> Result<filestore::BlockContents, String> {
         let cipher =
-            match file::read_bytes_if_exists(&msgs.join(format!("{index}.key"))) {
+            match file::read_bytes_if_exists(&self.msgs.join(format!("{index}.key"))) {
                 Ok(Some(key)) => {
-                    let keys = keys.ok_or_else(|| {
+                    let keys = self.keys.ok_or_else(|| {
                         format!("`{}` is encrypted and no key was given", path.display())
                     })?;
-                    Some(keys.block_cipher(name, index, &key).map_err(|e| {
+                    Some(keys.block_cipher(self.name, index, &key).map_err(|e| {
                         format!("`{}`: {}", path.display(), crate::error::chain(&e))
                     })?)
                 }
                 Ok(None) => None,
                 Err(e) => return Err(format!("`{}`: {}", path.display(), crate::error::chain(&e))),
             };
-        filestore::read_block(path, name, index, cipher.as_ref())
+        filestore::read_block(path, self.name, index, cipher.as_ref())
             .map_err(|e| crate::error::chain(&e))
-    };
-    let mut last = 0;
-    for (index, path) in blocks.iter().rev() {
-        let b = read(*index, path)?;
-        if let Some(max) = b
+    }
+}
+
+fn bounds_with(
+    store: &Store,
+    name: &str,
+    stream: &Stream,
+    keys: Option<&ServerKeys>,
+) -> Result<Bounds, String> {
+    if let (Ok(st), false) = (&stream.state, stream.state_stale) {
+        return Ok(Bounds {
+            first_seq: st.first_seq,
+            last_seq: st.last_seq,
+            last_ts: st.last_ts,
+        });
+    }
+    let blocks = Blocks::of(store, name, stream, keys);
+    let mut out = Bounds::default();
+    for (index, path) in blocks.list.iter().rev() {
+        let b = blocks.read(*index, path)?;
+        if let Some(r) = b
             .records
             .iter()
             .filter(|r| !r.tombstone)
-            .map(|r| r.seq)
-            .max()
+            .max_by_key(|r| r.seq)
         {
-            last = max;
+            out.last_seq = r.seq;
+            out.last_ts = r.ts;
             break;
         }
     }
-    let mut first = 0;
-    for (index, path) in &blocks {
-        let b = read(*index, path)?;
+    for (index, path) in &blocks.list {
+        let b = blocks.read(*index, path)?;
         if let Some(min) = b
             .records
             .iter()
@@ -618,11 +688,94 @@ fn store_bounds(
             .map(|r| r.seq)
             .min()
         {
-            first = min;
+            out.first_seq = min;
             break;
         }
     }
-    Ok((first, last))
+    Ok(out)
+}
+
+/// Whether `subject` matches the subject filter `filter` (`*` one token, `>` the rest).
+pub fn subject_matches(filter: &str, subject: &str) -> bool {
+    let mut f = filter.split('.');
+    let mut s = subject.split('.');
+    loop {
+        match (f.next(), s.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some(a), Some(b)) if a == "*" || a == b => continue,
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// The sequences and subjects of every message a stream store holds (its blocks read).
+pub fn live_subjects(
+    store: &Store,
+    account: &str,
+    stream: &Stream,
+) -> Result<BTreeMap<u64, Vec<u8>>, String> {
+    let keys = store
+        .keys
+        .as_ref()
+        .map(|k| ServerKeys::for_account(k, account));
+    let blocks = filestore::read_store_blocks(
+        &store.abs(&stream.dir),
+        &stream_name(stream),
+        keys.as_ref().map(|k| k as &dyn BlockKeys),
+    );
+    if let Some(p) = blocks.problems.first() {
+        return Err(crate::error::chain(p));
+    }
+    Ok(filestore::live_records(&blocks.blocks)
+        .into_iter()
+        .map(|r| (r.seq, r.subject_bytes.clone()))
+        .collect())
+}
+
+/// One message as stored: time, subject, headers, payload.
+pub type StoredMessage = (i64, Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// The message `stream` holds at `seq`, if it does: its blocks read from the newest back
+/// until one holds `seq` or starts below it. `None` when it was deleted or never stored.
+pub fn message_at(
+    store: &Store,
+    account: &str,
+    stream: &Stream,
+    seq: u64,
+) -> Result<Option<StoredMessage>, String> {
+    let keys = store
+        .keys
+        .as_ref()
+        .map(|k| ServerKeys::for_account(k, account));
+    let name = stream_name(stream);
+    let blocks = Blocks::of(store, &name, stream, keys.as_ref());
+    for (index, path) in blocks.list.iter().rev() {
+        let b = blocks.read(*index, path)?;
+        let deleted = b
+            .records
+            .iter()
+            .any(|r| r.seq == seq && (r.tombstone || r.erased));
+        if let Some(r) = b.records.iter().find(|r| r.seq == seq && r.is_live()) {
+            if deleted {
+                return Ok(None);
+            }
+            return Ok(Some((
+                r.ts,
+                r.subject_bytes.clone(),
+                r.headers.clone(),
+                r.msg.clone(),
+            )));
+        }
+        if b.records
+            .iter()
+            .filter(|r| !r.tombstone)
+            .any(|r| r.seq < seq)
+        {
+            return Ok(None);
+        }
+    }
+    Ok(None)
 }
 
 fn consumer_tail(
@@ -676,12 +829,11 @@ fn consumer_tail(
         Some(s) => s.clone(),
         None => return Ok(None),
     };
-    let ahead = |s: &FullState| {
-        !same_progress(s, &stored)
-            && s.ack_floor_stream >= stored.ack_floor_stream
-            && s.delivered_stream >= stored.delivered_stream
-    };
-    if ops == 0 || !ahead(&newest) {
+    // What o.dat records and what the log records, together: a consumer leader's o.dat
+    // can be ahead of its log in deliveries while the log holds acks o.dat lacks.
+    let newest = merged(&stored, &newest);
+    let committed = merged(&stored, &committed);
+    if ops == 0 || same_progress(&newest, &stored) {
         return Ok(None);
     }
     Ok(Some(ConsumerTail {
@@ -690,14 +842,59 @@ fn consumer_tail(
         consumer: consumer.name.clone(),
         dir: consumer.dir.clone(),
         group: group.name.clone(),
-        committed: if ahead(&committed) {
-            committed
-        } else {
-            stored.clone()
-        },
+        committed,
         stored,
         newest,
     }))
+}
+
+/// Whether `s` records stream sequence `seq` as acknowledged: at or below its ack floor,
+/// or delivered and not pending.
+pub fn acked(s: &FullState, seq: u64) -> bool {
+    seq <= s.ack_floor_stream || (seq <= s.delivered_stream && !s.pending.contains_key(&seq))
+}
+
+/// Two records of one consumer's progress combined: delivered as far as either says,
+/// acknowledged whatever either says was, pending what both leave pending.
+pub fn merged(a: &FullState, b: &FullState) -> FullState {
+    let mut pending = BTreeMap::new();
+    for (seq, p) in a.pending.iter().chain(&b.pending) {
+        if acked(a, *seq) || acked(b, *seq) {
+            continue;
+        }
+        let e = pending.entry(*seq).or_insert(*p);
+        if p.ts > e.ts {
+            e.ts = p.ts;
+        }
+    }
+    let mut redelivered = BTreeMap::new();
+    for (seq, n) in a.redelivered.iter().chain(&b.redelivered) {
+        if pending.contains_key(seq) {
+            let e = redelivered.entry(*seq).or_insert(*n);
+            *e = (*e).max(*n);
+        }
+    }
+    let (delivered_stream, delivered_consumer) = (
+        a.delivered_stream.max(b.delivered_stream),
+        a.delivered_consumer.max(b.delivered_consumer),
+    );
+    let (ack_floor_stream, ack_floor_consumer) = if pending.is_empty() {
+        // Everything delivered is acknowledged.
+        (delivered_stream, delivered_consumer)
+    } else {
+        (
+            a.ack_floor_stream.max(b.ack_floor_stream),
+            a.ack_floor_consumer.max(b.ack_floor_consumer),
+        )
+    };
+    FullState {
+        delivered_consumer,
+        delivered_stream,
+        ack_floor_consumer,
+        ack_floor_stream,
+        pending,
+        redelivered,
+    }
 }
 
 /// Whether two states record the same progress: floors, deliveries, what is pending (by
@@ -730,4 +927,71 @@ pub fn capped(state: &FullState, stream_last: u64) -> FullState {
     s.pending.retain(|seq, _| *seq <= stream_last);
     s.redelivered.retain(|seq, _| *seq <= stream_last);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::jsops::consumer_ops::Pending;
+
+    fn state(floor: u64, delivered: u64, pending: &[u64]) -> FullState {
+        FullState {
+            delivered_consumer: delivered,
+            delivered_stream: delivered,
+            ack_floor_consumer: floor,
+            ack_floor_stream: floor,
+            pending: pending
+                .iter()
+                .map(|s| (*s, Pending { dseq: *s, ts: 1 }))
+                .collect(),
+            redelivered: pending.iter().map(|s| (*s, 1)).collect(),
+        }
+    }
+
+    #[test]
+    fn merged_progress_keeps_every_ack_either_record_holds() {
+        // A leader's o.dat delivered further; its log holds an ack o.dat lacks.
+        let odat = state(10, 30, &[11, 12, 25, 28]);
+        let log = state(10, 26, &[11, 25]);
+        let m = merged(&odat, &log);
+        assert_eq!((m.ack_floor_stream, m.delivered_stream), (10, 30));
+        assert_eq!(m.pending.keys().copied().collect::<Vec<_>>(), [11, 25, 28]);
+        assert_eq!(
+            m.redelivered.keys().copied().collect::<Vec<_>>(),
+            [11, 25, 28]
+        );
+        // An older record adds nothing to a newer one, either way round.
+        let newer = state(20, 40, &[33]);
+        let older = state(10, 30, &[11, 25]);
+        assert_eq!(merged(&newer, &older), newer);
+        assert_eq!(merged(&older, &newer), newer);
+        // Nothing pending: all delivered is acknowledged.
+        let m = merged(&state(5, 9, &[7]), &state(5, 9, &[]));
+        assert!(m.pending.is_empty());
+        assert_eq!((m.ack_floor_stream, m.ack_floor_consumer), (9, 9));
+        assert!(same_progress(&merged(&odat, &odat), &odat));
+    }
+
+    #[test]
+    fn subject_filters_match_as_the_server_matches() {
+        for (f, s, m) in [
+            ("wq.>", "wq.a.b", true),
+            ("wq.>", "wq", false),
+            ("wq.*", "wq.a", true),
+            ("wq.*", "wq.a.b", false),
+            ("wq.a", "wq.a", true),
+            ("wq.a", "wq.b", false),
+            (">", "x", true),
+            ("*.b", "a.b", true),
+        ] {
+            assert_eq!(subject_matches(f, s), m, "{f} {s}");
+        }
+    }
+
+    #[test]
+    fn capped_never_passes_what_the_stream_holds() {
+        let c = capped(&state(10, 30, &[11, 25, 28]), 26);
+        assert_eq!((c.ack_floor_stream, c.delivered_stream), (10, 26));
+        assert_eq!(c.pending.keys().copied().collect::<Vec<_>>(), [11, 25]);
+    }
 }

@@ -80,10 +80,33 @@ pub fn list(dir: &Path) -> Result<Vec<Entry>, StoreError> {
 
 /// Walks `dir` without following symlinks and summarizes it.
 pub fn summarize(dir: &Path) -> Result<TreeSummary, StoreError> {
-    let entries = list(dir)?;
+    summarize_entries(&list(dir)?)
+}
+
+/// Whether `path` (relative) is one of `exclude` or inside one.
+pub fn excluded(path: &str, exclude: &[String]) -> bool {
+    exclude
+        .iter()
+        .any(|x| path == x || (path.starts_with(x.as_str()) && path.as_bytes()[x.len()] == b'/'))
+}
+
+/// Every entry under `dir` but those `exclude` names (relative paths) and what is in them.
+pub fn list_excluding(dir: &Path, exclude: &[String]) -> Result<Vec<Entry>, StoreError> {
+    let mut entries = list(dir)?;
+    entries.retain(|e| !excluded(&e.path, exclude));
+    Ok(entries)
+}
+
+/// [`summarize`] of `dir` without what `exclude` names.
+pub fn summarize_excluding(dir: &Path, exclude: &[String]) -> Result<TreeSummary, StoreError> {
+    summarize_entries(&list_excluding(dir, exclude)?)
+}
+
+/// The summary of a listing (see [`list`]).
+pub fn summarize_entries(entries: &[Entry]) -> Result<TreeSummary, StoreError> {
     let mut hasher = Sha256::new();
     let (mut files, mut dirs, mut bytes) = (0, 0, 0);
-    for e in &entries {
+    for e in entries {
         match e.kind {
             'd' => dirs += 1,
             _ => {

@@ -133,7 +133,9 @@ fn apply_then_rollback_gives_back_every_byte_and_mode() {
                 assert_eq!(std::fs::read(&path).unwrap(), e.after_bytes().unwrap());
             }
             js_recover::plan::Change::Remove(_) => assert!(!path.exists()),
-            js_recover::plan::Change::Mkdir(_) => assert!(path.is_dir()),
+            js_recover::plan::Change::Mkdir(_) | js_recover::plan::Change::Copy(_) => {
+                assert!(path.is_dir())
+            }
         }
     }
     assert_eq!(

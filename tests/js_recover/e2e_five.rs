@@ -14,11 +14,12 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull, stream};
 use serde_json::Value;
 
-use crate::fixtures::js_recover;
+use crate::fixtures::{assert_same_tree, js_recover, tree};
 use crate::support::config::{Encryption, ACCOUNT_A};
 use crate::support::fsutil::copy_tree;
 use crate::support::scenario::{consume, create_stream, publish, retry};
 use crate::support::{Cluster, ClusterOpts, Standalone, SysAccount};
+use crate::support::{Expectations, StreamExpect};
 
 const KEY: &str = "five-node-key";
 
@@ -113,9 +114,9 @@ async fn five_node_loss(version: &str, encryption: Option<Encryption>) -> Surviv
     .await;
     // Newer servers refuse an R1 consumer on an R3 interest stream (error 10134); where one
     // is accepted, it is made to land on a lost node. On the limits stream BOTH one always is.
-    let lostc = r1_on_n3(&int, "LOSTC").await;
+    let lostc = r1_on(&int, "LOSTC", "n3").await;
     let both = js.get_stream("BOTH").await.unwrap();
-    r1_on_n3(&both, "R1C")
+    r1_on(&both, "R1C", "n3")
         .await
         .expect("an R1 consumer on a limits stream");
     publish(&js, "INT", &["int.x"], 100).await;
@@ -140,6 +141,13 @@ async fn five_node_loss(version: &str, encryption: Option<Encryption>) -> Surviv
         .and_then(|c| c.leader)
         .unwrap_or_default();
     let behind = if leader == "n2" { 0 } else { 1 };
+    // An R1 consumer of BEHIND on the survivor that will miss its last messages: the best
+    // copy of the stream is on the other survivor, of the consumer only on this one.
+    let r1s = r1_on(&behind_stream, "R1S", &format!("n{}", behind + 1))
+        .await
+        .expect("an R1 consumer on a limits stream");
+    consume(&r1s, 10, 7).await;
+    cluster.wait_replicated_to(behind).await;
     let frozen = cluster.nodes[behind].pid().unwrap();
     std::process::Command::new("kill")
         .args(["-STOP", &frozen.to_string()])
@@ -171,11 +179,12 @@ async fn five_node_loss(version: &str, encryption: Option<Encryption>) -> Surviv
     }
 }
 
-/// An R1 durable consumer of `stream` on node n3 (created again until it lands there), or
-/// `None` when the server refuses R1 consumers on this stream.
-async fn r1_on_n3(
+/// An R1 durable consumer of `stream` on node `node` (created again until it lands
+/// there), or `None` when the server refuses R1 consumers on this stream.
+async fn r1_on(
     stream: &stream::Stream,
     name: &str,
+    node: &str,
 ) -> Option<jetstream::consumer::PullConsumer> {
     let cfg = pull::Config {
         durable_name: Some(name.into()),
@@ -201,13 +210,13 @@ async fn r1_on_n3(
             .ok()
             .and_then(|i| i.cluster.clone())
             .and_then(|cl| cl.leader);
-        if leader.as_deref() == Some("n3") {
+        if leader.as_deref() == Some(node) {
             return Some(c);
         }
         stream.delete_consumer(name).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100 * attempt.min(5))).await;
     }
-    panic!("{name} never landed on n3")
+    panic!("{name} never landed on {node}")
 }
 
 fn key_file(dir: &Path, e: Option<Encryption>) -> Vec<String> {
@@ -254,7 +263,7 @@ fn classes(report: &Value) -> BTreeMap<String, String> {
     out
 }
 
-fn expected_classes(survivor: usize, lostc: bool) -> BTreeMap<String, String> {
+fn expected_classes(survivor: usize, lostc: bool, behind: usize) -> BTreeMap<String, String> {
     let here_if = |i: usize| if survivor == i { "here" } else { "not-here" };
     [
         ("BOTH", "here"),
@@ -267,6 +276,7 @@ fn expected_classes(survivor: usize, lostc: bool) -> BTreeMap<String, String> {
         ("R1B", here_if(1)),
         ("R1L", "not-here"),
         ("BEHIND", "here"),
+        ("BEHIND/R1S", here_if(behind)),
         ("MEMS", "memory"),
         ("INT", "here"),
         ("INT/FILE", "here"),
@@ -279,7 +289,7 @@ fn expected_classes(survivor: usize, lostc: bool) -> BTreeMap<String, String> {
     .collect()
 }
 
-async fn check(s: Survivors) {
+async fn check(s: &Survivors) {
     eprintln!(
         "nats-server {}: R1 consumer on a lost node {}",
         s.version,
@@ -301,11 +311,17 @@ async fn check(s: Survivors) {
             "n{}: {inv:#}",
             i + 1
         );
-        assert_eq!(classes(&report), expected_classes(i, s.lostc), "n{}", i + 1);
-        let consumers = if s.lostc { 4 } else { 3 };
+        assert_eq!(
+            classes(&report),
+            expected_classes(i, s.lostc, s.behind),
+            "n{}",
+            i + 1
+        );
+        let consumers = if s.lostc { 5 } else { 4 };
+        let here = if i == s.behind { 2 } else { 1 };
         assert_eq!(
             inv["summary"],
-            serde_json::json!({"streams": 11, "streams_here": 6, "consumers": consumers, "consumers_here": 1}),
+            serde_json::json!({"streams": 11, "streams_here": 6, "consumers": consumers, "consumers_here": here}),
             "n{}",
             i + 1
         );
@@ -338,7 +354,7 @@ async fn check(s: Survivors) {
         let headline = text.lines().nth(1).unwrap();
         assert!(
             headline.starts_with(
-                &format!("this survivor holds 6 of 11 streams and 1 of {consumers} consumers the cluster had; not here:")
+                &format!("this survivor holds 6 of 11 streams and {here} of {consumers} consumers the cluster had; not here:")
             ) && headline.contains("A/GONE (on lost peers n3, n4, n5)")
                 && headline.contains("A/MEMS (memory storage, on no disk)"),
             "{headline}"
@@ -439,9 +455,190 @@ async fn check(s: Survivors) {
     assert!(!log.contains("Error decrypting"), "{log}");
 }
 
+/// Serves a copy of `store` and reads back every stream and consumer.
+async fn serve(s: &Survivors, store: &Path) -> (Expectations, String) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(store, dir.path());
+    let server =
+        Standalone::start_with(&s.version, dir.path(), SysAccount::Default, s.encryption).await;
+    let seen = server.snapshot().await;
+    (seen, server.stop().await)
+}
+
+/// One store from both survivors: `plan n1 --from n2`, applied, serves every stream either
+/// held with the message count of its most complete copy (each survivor prepared alone
+/// shows what its copies hold), every consumer with the state of its most complete copy,
+/// and names what neither held; rollback gives n1 back byte for byte; n2 is never written.
+async fn check_from(s: &Survivors) {
+    let work = tempfile::tempdir().unwrap();
+    let keys = key_file(work.path(), s.encryption);
+    // Each survivor alone, as the reference.
+    let mut alone = Vec::new();
+    for (i, store) in s.stores.iter().enumerate() {
+        let copy = work.path().join(format!("alone{i}"));
+        copy_tree(store.path(), &copy);
+        js_recover()
+            .arg("prepare")
+            .arg(&copy)
+            .args(&keys)
+            .assert()
+            .success();
+        alone.push(serve(s, &copy).await.0);
+    }
+    let target = work.path().join("n1");
+    copy_tree(s.stores[0].path(), &target);
+    let source = s.stores[1].path();
+    let (target_before, source_before) = (tree(&target), tree(source));
+
+    let text = js_recover()
+        .arg("inspect")
+        .arg(&target)
+        .arg("--from")
+        .arg(source)
+        .args(&keys)
+        .args(names())
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&text.get_output().stdout).into_owned();
+    eprintln!("inspect n1 --from n2, nats-server {}:\n{text}", s.version);
+    let headline = text.lines().nth(1).unwrap();
+    assert!(
+        headline.starts_with("these 2 survivors hold 8 of 11 streams")
+            && headline.contains("A/GONE (on lost peers n3, n4, n5)")
+            && headline.contains("A/R1L (on lost peers n4)"),
+        "{headline}"
+    );
+
+    let plan = work.path().join("plan.json");
+    let out = js_recover()
+        .arg("plan")
+        .arg(&target)
+        .arg("--from")
+        .arg(source)
+        .args(&keys)
+        .args(names())
+        .arg("--out")
+        .arg(&plan)
+        .assert()
+        .success();
+    eprintln!("{}", String::from_utf8_lossy(&out.get_output().stderr));
+    let m: Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    let not_here: Vec<&str> = m["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "stream-not-here")
+        .map(|w| w["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        not_here,
+        [
+            "jetstream/A/streams/GONE",
+            "jetstream/A/streams/MEMS",
+            "jetstream/A/streams/R1L"
+        ],
+        "the plan names what no survivor held"
+    );
+    let chosen = |stream: &str| -> String {
+        m["survivors"]["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["stream"] == stream)
+            .map(|c| c["chosen"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let best = if s.behind == 0 {
+        source.to_path_buf()
+    } else {
+        target.clone()
+    };
+    assert_eq!(
+        chosen("BEHIND"),
+        best.display().to_string(),
+        "{:#}",
+        m["survivors"]
+    );
+    assert_eq!(chosen("ONLY2"), source.display().to_string());
+    assert_eq!(chosen("ONLY1"), target.display().to_string());
+
+    js_recover()
+        .arg("apply")
+        .arg(&plan)
+        .arg("--backup-dir")
+        .arg(work.path().join("backup"))
+        .assert()
+        .success();
+    assert_same_tree(&source_before, &tree(source));
+    let (seen, log) = serve(s, &target).await;
+    let bad = crate::support::standalone::bad_lines(&log);
+    assert!(bad.is_empty(), "{bad:?}");
+    let a = &seen.accounts["A"];
+    let mut expected_streams: Vec<&str> = Vec::new();
+    for (name, _, _) in STREAMS.iter().chain(&[("INT", 3, None)]) {
+        let copies: Vec<&StreamExpect> = alone
+            .iter()
+            .filter_map(|x| x.accounts.get("A").and_then(|a| a.streams.get(*name)))
+            .collect();
+        let Some(most) = copies.iter().max_by_key(|c| (c.last_seq, c.messages)) else {
+            assert!(
+                !a.streams.contains_key(*name),
+                "{name} is held by no survivor"
+            );
+            continue;
+        };
+        expected_streams.push(name);
+        let got = &a.streams[*name];
+        assert_eq!(
+            (got.messages, got.first_seq, got.last_seq),
+            (most.messages, most.first_seq, most.last_seq),
+            "{name}"
+        );
+        // Every consumer either held, at the state of its most complete copy.
+        let mut consumer_names: Vec<&String> =
+            copies.iter().flat_map(|c| c.consumers.keys()).collect();
+        consumer_names.sort();
+        consumer_names.dedup();
+        for c in consumer_names {
+            let best = copies
+                .iter()
+                .filter_map(|x| x.consumers.get(c))
+                .max_by_key(|x| (x.ack_floor_stream_seq, x.delivered_stream_seq))
+                .unwrap();
+            let got = got
+                .consumers
+                .get(c)
+                .unwrap_or_else(|| panic!("{name} > {c} is not served"));
+            assert_eq!(
+                (got.ack_floor_stream_seq, got.delivered_stream_seq),
+                (best.ack_floor_stream_seq, best.delivered_stream_seq),
+                "{name} > {c}"
+            );
+        }
+    }
+    let mut served: Vec<&str> = a.streams.keys().map(String::as_str).collect();
+    served.sort();
+    expected_streams.sort();
+    assert_eq!(served, expected_streams);
+    assert!(
+        a.streams["BEHIND"].consumers.contains_key("R1S"),
+        "the consumer only the other survivor held comes along"
+    );
+
+    js_recover()
+        .arg("rollback")
+        .arg(work.path().join("backup"))
+        .assert()
+        .success();
+    assert_same_tree(&target_before, &tree(&target));
+    assert_same_tree(&source_before, &tree(source));
+}
+
 #[tokio::test]
 async fn v2_10_26_two_survivors_list_what_the_cluster_had() {
-    check(five_node_loss("2.10.26", None).await).await;
+    let s = five_node_loss("2.10.26", None).await;
+    check(&s).await;
+    check_from(&s).await;
 }
 
 #[tokio::test]
@@ -451,5 +648,7 @@ async fn newest_encrypted_two_survivors_list_what_the_cluster_had() {
         cipher: "chacha",
         prev_key: None,
     };
-    check(five_node_loss(crate::support::DEFAULT_VERSION, Some(encryption)).await).await;
+    let s = five_node_loss(crate::support::DEFAULT_VERSION, Some(encryption)).await;
+    check(&s).await;
+    check_from(&s).await;
 }

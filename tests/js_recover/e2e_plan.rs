@@ -63,6 +63,7 @@ fn apply_by_hand(store: &Path, manifest: &Manifest, keep: impl Fn(&Change) -> bo
             }
             Change::Remove(_) => std::fs::remove_dir_all(&path).unwrap(),
             Change::Mkdir(_) => std::fs::create_dir(&path).unwrap(),
+            Change::Copy(c) => crate::support::fsutil::copy_tree(&c.source_dir(), &path),
         }
     }
 }

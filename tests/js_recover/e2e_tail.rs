@@ -515,6 +515,18 @@ async fn tail_recovered(version: &str, encryption: Option<Encryption>) {
     let survivor = work.path().join("survivor");
     copy_tree(&cluster.store_dirs[node], &survivor);
     drop(cluster);
+    // For a person chasing a failure: keep the survivor and what the clients recorded.
+    if let Some(keep) = std::env::var_os("JS_RECOVER_KEEP_DIR") {
+        let keep = Path::new(&keep).join(format!("tail-{version}"));
+        let _ = std::fs::remove_dir_all(&keep);
+        copy_tree(&survivor, &keep.join("survivor"));
+        let consumed: Vec<String> = record
+            .consumed
+            .iter()
+            .map(|(s, c, q)| format!("{s} {c} {q}"))
+            .collect();
+        std::fs::write(keep.join("consumed.txt"), consumed.join("\n")).unwrap();
+    }
     let original = tree(&survivor);
 
     // inspect shows the tail, per stream.

@@ -17,3 +17,4 @@ mod in_use;
 mod matrix;
 mod output;
 mod support;
+mod survivors;

@@ -130,6 +130,7 @@ pub struct Report {
     pub inventory: Inventory,
     /// What this node's Raft logs hold that the store does not (see [`super::tail`]).
     pub tail: TailReport,
+
     pub warnings: Vec<Warning>,
 }
 

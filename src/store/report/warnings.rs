@@ -64,11 +64,17 @@ pub enum WarningCode {
     RaftTailDropped,
     /// An entry of the Raft log tail that cannot be replayed offline.
     RaftTailNotReplayed,
+    /// Several survivors: this stream or consumer is copied in from another survivor.
+    CopiedFromSurvivor,
+    /// A work queue still holds messages its consumers acknowledged; the plan removes them.
+    ConsumedRemoved,
 }
 
 impl WarningCode {
     /// Every code, in the order the README lists them.
-    pub const ALL: [WarningCode; 26] = [
+    pub const ALL: [WarningCode; 28] = [
+        WarningCode::CopiedFromSurvivor,
+        WarningCode::ConsumedRemoved,
         WarningCode::RaftTail,
         WarningCode::RaftTailRecovered,
         WarningCode::RaftTailDropped,
@@ -126,6 +132,8 @@ impl WarningCode {
             WarningCode::RaftTailRecovered => "raft-tail-recovered",
             WarningCode::RaftTailDropped => "raft-tail-dropped",
             WarningCode::RaftTailNotReplayed => "raft-tail-not-replayed",
+            WarningCode::CopiedFromSurvivor => "copied-from-survivor",
+            WarningCode::ConsumedRemoved => "consumed-removed",
         }
     }
 }
