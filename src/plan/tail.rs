@@ -160,17 +160,25 @@ pub fn plan_tail(store: &Store, tails: &Tails, mode: TailMode) -> Result<TailCha
             TailMode::None => None,
         };
         // Never past what the stream holds once the tail is written.
-        let stream_last = tails
+        let stream_last = match tails
             .streams
             .iter()
             .find(|t| t.account == c.account && t.stream == c.stream)
-            .map_or(u64::MAX, |t| {
-                t.messages
-                    .iter()
-                    .filter(|m| mode.keeps(m.committed))
-                    .map(|m| m.seq)
-                    .fold(t.store_last_seq, u64::max)
-            });
+        {
+            Some(t) => t
+                .messages
+                .iter()
+                .filter(|m| t.blocked.is_none() && mode.keeps(m.committed))
+                .map(|m| m.seq)
+                .fold(t.store_last_seq, u64::max),
+            None => {
+                let (account, _) = store
+                    .streams()
+                    .find(|(a, s)| a.name == c.account && s.dir == stream.dir)
+                    .expect("the consumer's stream");
+                tail::bounds(store, &account.name, stream).map_or(u64::MAX, |b| b.last_seq)
+            }
+        };
         let written = match wanted {
             Some(state) if !tail::same_progress(state, &c.stored) => {
                 let state = tail::capped(state, stream_last);
@@ -207,15 +215,14 @@ pub fn plan_tail(store: &Store, tails: &Tails, mode: TailMode) -> Result<TailCha
                 &empty
             }
         };
-        let messages: Vec<&tail::TailMsg> = t
-            .messages
-            .iter()
-            .filter(|m| mode.keeps(m.committed))
-            .collect();
+        // A log that cannot be written back safely is not written at all.
+        let keeps = |committed: bool| t.blocked.is_none() && mode.keeps(committed);
+        let messages: Vec<&tail::TailMsg> =
+            t.messages.iter().filter(|m| keeps(m.committed)).collect();
         let mut removals: Vec<u64> = t
             .removals
             .iter()
-            .filter(|r| mode.keeps(r.committed))
+            .filter(|r| keeps(r.committed))
             .map(|r| r.seq)
             .collect();
         let consumed = match consumed_still_stored(
@@ -250,7 +257,8 @@ pub fn plan_tail(store: &Store, tails: &Tails, mode: TailMode) -> Result<TailCha
             .last()
             .map_or(t.store_last_seq, |m| m.seq.max(t.store_last_seq));
         // Sequences the cluster assigned are never handed out again, whatever is written.
-        let guard = (t.max_assigned > last_written).then_some(t.max_assigned);
+        let guard =
+            (t.blocked.is_none() && t.max_assigned > last_written).then_some(t.max_assigned);
         if !t.is_reportable() && consumed.is_empty() {
             continue;
         }
@@ -260,7 +268,7 @@ pub fn plan_tail(store: &Store, tails: &Tails, mode: TailMode) -> Result<TailCha
             dropped: SeqRange::runs(
                 t.messages
                     .iter()
-                    .filter(|m| !mode.keeps(m.committed))
+                    .filter(|m| !keeps(m.committed))
                     .map(|m| m.seq),
             ),
             removals_replayed: removals.len() - consumed.len(),
@@ -293,6 +301,7 @@ fn untailed(store: &Store, account: &str, stream: &Stream) -> tail::StreamTail {
         removals: Vec::new(),
         max_assigned: bounds.last_seq,
         not_replayed: Vec::new(),
+        blocked: None,
     }
 }
 
@@ -409,7 +418,7 @@ fn stream_warnings(s: &StreamTailPlan, mode: TailMode) -> Vec<Warning> {
             &f.dir,
             format!(
                 "{what}: {} messages (seq {}) in this node's Raft log are NOT written back \
-                (--raft-tail {}): they leave the store with the log (use --raft-tail all to keep them)",
+                (--raft-tail {}): they leave the store with the log",
                 count(&s.dropped),
                 SeqRange::show(&s.dropped),
                 mode.word()
@@ -462,6 +471,16 @@ fn stream_warnings(s: &StreamTailPlan, mode: TailMode) -> Vec<Warning> {
                  removed (consumed, or deleted) may be served again",
                 f.removals - s.removals_replayed,
                 mode.word()
+            ),
+        ));
+    }
+    if let Some(why) = &f.blocked {
+        out.push(Warning::new(
+            WarningCode::RaftTailNotReplayed,
+            &f.dir,
+            format!(
+                "{what}: nothing of its Raft log tail is written back: {why}. Look at that stream \
+                 by hand (`inspect --json` lists the sequences) or recover it from another survivor"
             ),
         ));
     }

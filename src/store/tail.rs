@@ -80,6 +80,8 @@ pub struct StreamTail {
     pub max_assigned: u64,
     /// Log entries that cannot be replayed offline, for a person (a filtered purge).
     pub not_replayed: Vec<String>,
+    /// Why nothing of this log can be written back safely, when so.
+    pub blocked: Option<String>,
 }
 
 impl StreamTail {
@@ -192,6 +194,9 @@ pub struct StreamTailReport {
     pub max_assigned: u64,
     /// Log entries that cannot be replayed offline, for a person.
     pub not_replayed: Vec<String>,
+    /// Why nothing of this log can be written back safely, when so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
 }
 
 /// One consumer's newer state, for reports and manifests.
@@ -272,13 +277,17 @@ impl StreamTail {
             removals: self.removals.len(),
             max_assigned: self.max_assigned,
             not_replayed: self.not_replayed.clone(),
+            blocked: self.blocked.clone(),
         }
     }
 
     /// Whether a report has anything to say: messages, removals, entries not replayed, or
     /// sequences assigned past the store's last.
     pub fn is_reportable(&self) -> bool {
-        !self.is_empty() || !self.not_replayed.is_empty() || self.max_assigned > self.store_last_seq
+        !self.is_empty()
+            || !self.not_replayed.is_empty()
+            || self.blocked.is_some()
+            || self.max_assigned > self.store_last_seq
     }
 }
 
@@ -408,6 +417,19 @@ fn commit_of(group: &Group) -> Option<u64> {
     logged.max(file).filter(|c| *c > 0)
 }
 
+/// A removal found in the log: where, and what it removes.
+enum Removal {
+    /// `deleteMsgOp`.
+    Seq(u64),
+    /// A purge of everything below this sequence.
+    Below(u64),
+    /// A rollup message: everything before it (`all`), or before it on its subject.
+    Rollup { seq: u64, subject: Option<Vec<u8>> },
+}
+
+/// Purges wider than this are not replayed as tombstones (one per sequence).
+const MAX_PURGE_REPLAY: u64 = 100_000;
+
 fn stream_tail(
     store: &Store,
     account: &str,
@@ -416,13 +438,9 @@ fn stream_tail(
     group: &Group,
     keys: Option<&ServerKeys>,
 ) -> Result<StreamTail, String> {
-    let (store_first, store_last) = store_bounds(store, name, stream, keys)?;
+    let bounds = bounds_with(store, name, stream, keys)?;
+    let (store_first, store_last) = (bounds.first_seq, bounds.last_seq);
     let commit = commit_of(group);
-    let mut clfs = group
-        .snapshot
-        .as_ref()
-        .and_then(|s| stream_ops::decode_snapshot(&s.data).ok())
-        .map_or(0, |s| s.failed);
     let mut tail = StreamTail {
         account: account.into(),
         stream: name.into(),
@@ -435,15 +453,46 @@ fn stream_tail(
         removals: Vec::new(),
         max_assigned: store_last,
         not_replayed: Vec::new(),
+        blocked: None,
     };
-    // Messages of atomic batches wait for their commit.
-    let mut batches: BTreeMap<Vec<u8>, Vec<(u64, stream_ops::StoredMsg)>> = BTreeMap::new();
-    // Past the last message the store applied, removals are replayed.
-    let mut past_store = false;
+    // `clfs`, the count of failed proposals: stored sequence = lseq + 1 - clfs.
+    let mut clfs = match &group.snapshot {
+        None => 0,
+        Some(s) => match stream_ops::decode_snapshot(&s.data) {
+            Ok(snap) => snap.failed,
+            Err(e) => {
+                tail.blocked = Some(format!(
+                    "its Raft snapshot does not decode ({}), so the offset between logged and \
+                     stored sequences is unknown",
+                    crate::error::chain(&e)
+                ));
+                0
+            }
+        },
+    };
+    let field = |k: &str| stream.meta.as_ref().and_then(|m| m.field(k)).cloned();
+    let transformed = field("subject_transform").is_some_and(|v| v.is_object());
+    let rollups = field("allow_rollup_hdrs").is_some_and(|v| v == serde_json::Value::Bool(true));
+    // An atomic batch being logged: its id and messages (2.12+). A batch is stored whole at
+    // its commit; anything else in between rejects it, and a rejected batch counts as
+    // failed proposals (`clfs`).
+    let mut open: Option<(Vec<u8>, Vec<stream_ops::StoredMsg>)> = None;
+    // The Raft index of the last message the store holds: entries up to it were applied.
+    let mut applied_through: Option<u64> = None;
+    let mut removals: Vec<(u64, bool, Removal)> = Vec::new();
     for entry in group.entries_after_snapshot() {
         let committed = commit.is_some_and(|c| entry.index <= c);
         for e in &entry.append.entries {
+            if e.kind == EntryType::Snapshot {
+                if let Ok(snap) = stream_ops::decode_snapshot(&e.data) {
+                    clfs = snap.failed;
+                }
+                continue;
+            }
             if e.kind != EntryType::Normal {
+                if let Some((_, parts)) = open.take() {
+                    clfs += parts.len() as u64;
+                }
                 continue;
             }
             let op = stream_ops::decode(&e.data).map_err(|err| {
@@ -454,31 +503,46 @@ fn stream_tail(
                     crate::error::chain(&err)
                 )
             })?;
+            if !matches!(op, StreamOp::Batch(_)) {
+                if let Some((_, parts)) = open.take() {
+                    clfs += parts.len() as u64;
+                }
+            }
             let mut stored = Vec::new();
             match op {
                 StreamOp::Msg(m) => stored.push(m),
                 StreamOp::Batch(b) => {
-                    let parts = batches.entry(b.id.clone()).or_default();
-                    parts.push((b.seq, b.msg));
+                    let continues = matches!(&open, Some((id, parts))
+                        if *id == b.id && b.seq == parts.len() as u64 + 1);
+                    if !continues {
+                        if let Some((_, parts)) = open.take() {
+                            clfs += parts.len() as u64;
+                        }
+                        if b.seq != 1 {
+                            clfs += 1;
+                            continue;
+                        }
+                        open = Some((b.id.clone(), Vec::new()));
+                    }
+                    let (_, parts) = open.as_mut().expect("opened above");
+                    parts.push(b.msg);
                     if b.commit {
-                        let mut parts = batches.remove(&b.id).unwrap_or_default();
-                        parts.sort_by_key(|(n, _)| *n);
-                        stored.extend(parts.into_iter().map(|(_, m)| m));
+                        stored.extend(open.take().map(|(_, p)| p).unwrap_or_default());
                     }
                 }
-                StreamOp::DeleteMsg(d) if past_store => tail.removals.push(TailRemoval {
-                    seq: d.seq,
-                    committed,
-                }),
-                StreamOp::DeleteRange { first, num } => {
-                    // Skipped sequences: assigned, never stored.
-                    tail.max_assigned = tail.max_assigned.max(first.saturating_add(num) - 1);
+                StreamOp::DeleteMsg(d) => {
+                    removals.push((entry.index, committed, Removal::Seq(d.seq)));
                 }
-                StreamOp::Purge(p) if past_store => match p.effective_request() {
+                StreamOp::DeleteRange { first, num } if num > 0 => {
+                    // Skipped sequences: assigned, never stored.
+                    let last = first.saturating_add(num - 1);
+                    tail.max_assigned = tail.max_assigned.max(last);
+                }
+                StreamOp::Purge(p) => match p.effective_request() {
                     Some(r) if r.filter.as_deref().is_none_or(str::is_empty) && r.keep == 0 => {
-                        for seq in store_first.max(1)..r.seq {
-                            tail.removals.push(TailRemoval { seq, committed });
-                        }
+                        // A purge up to a sequence past the last moves the last with it.
+                        tail.max_assigned = tail.max_assigned.max(r.seq.saturating_sub(1));
+                        removals.push((entry.index, committed, Removal::Below(r.seq)));
                     }
                     _ => tail.not_replayed.push(format!(
                         "a purge with a subject filter or keep at Raft index {} ({})",
@@ -492,24 +556,58 @@ fn stream_tail(
                     continue;
                 }
                 let Some(seq) = m.stored_seq(clfs) else {
-                    clfs += 1;
                     continue;
                 };
                 tail.max_assigned = tail.max_assigned.max(seq);
+                if seq == store_last && !m.is_skip() {
+                    applied_through = Some(entry.index);
+                    // The store's last message must be this one, or the sequences the log
+                    // maps to are off (a failed proposal this reading does not model).
+                    if bounds.last_ts != 0 && m.ts != bounds.last_ts {
+                        tail.blocked = Some(format!(
+                            "its log and its store hold different messages at seq {seq}: the \
+                             sequences the log's later messages would get cannot be trusted"
+                        ));
+                    }
+                }
                 if seq <= store_last {
-                    // Applied already: what follows may not be.
-                    past_store = seq == store_last;
+                    applied_through = applied_through.max(Some(entry.index));
                     continue;
                 }
-                past_store = true;
                 if m.is_skip() {
                     continue;
+                }
+                if transformed {
+                    tail.blocked = Some(
+                        "it has a subject transform, which the server applies as it stores a \
+                         message; the log holds the subjects before it"
+                            .into(),
+                    );
+                }
+                if rollups {
+                    match header(&m.headers, "Nats-Rollup").as_deref() {
+                        Some(b"all") => removals.push((
+                            entry.index,
+                            committed,
+                            Removal::Rollup { seq, subject: None },
+                        )),
+                        Some(b"sub") => removals.push((
+                            entry.index,
+                            committed,
+                            Removal::Rollup {
+                                seq,
+                                subject: Some(m.subject.clone()),
+                            },
+                        )),
+                        _ => {}
+                    }
                 }
                 tail.messages.push(TailMsg {
                     seq,
                     ts: m.ts,
                     subject: m.subject,
-                    headers: m.headers,
+                    // The server drops request information as it stores a message.
+                    headers: remove_header(&m.headers, "Nats-Request-Info"),
                     msg: m.msg,
                     index: entry.index,
                     committed,
@@ -517,54 +615,115 @@ fn stream_tail(
             }
         }
     }
-    // A message logged twice (a leader change re-proposing it) is stored once.
+    // A message logged twice (a leader change re-proposing it) is stored once: the first.
     tail.messages.sort_by_key(|m| (m.seq, m.index));
     tail.messages.dedup_by_key(|m| m.seq);
-    // A removal of what the store no longer holds was applied already.
+    // Removals logged after the last message the store applied may not be applied; doing
+    // one again is harmless. Each becomes sequences the store or the tail holds.
+    let gate = applied_through.unwrap_or(0);
     let tail_seqs: std::collections::BTreeSet<u64> = tail.messages.iter().map(|m| m.seq).collect();
-    tail.removals
-        .retain(|r| tail_seqs.contains(&r.seq) || (r.seq >= store_first && r.seq <= store_last));
-    if tail.removals.iter().any(|r| !tail_seqs.contains(&r.seq)) {
-        let live = store_live_seqs(store, name, stream, keys)?;
-        tail.removals
-            .retain(|r| tail_seqs.contains(&r.seq) || live.contains(&r.seq));
+    let holds = |seq: u64, _: &StreamTail| {
+        (seq >= store_first && seq <= store_last) || tail_seqs.contains(&seq)
+    };
+    let mut subjects: Option<BTreeMap<u64, Vec<u8>>> = None;
+    let mut out: Vec<TailRemoval> = Vec::new();
+    for (index, committed, r) in removals {
+        if index <= gate {
+            continue;
+        }
+        match r {
+            Removal::Seq(seq) => {
+                if holds(seq, &tail) {
+                    out.push(TailRemoval { seq, committed });
+                }
+            }
+            Removal::Below(below) => {
+                let from = store_first.max(1);
+                if below.saturating_sub(from) > MAX_PURGE_REPLAY {
+                    tail.not_replayed.push(format!(
+                        "a purge below seq {below} at Raft index {index} ({} sequences: purge the \
+                         stream up to it once it is served)",
+                        below - from
+                    ));
+                    continue;
+                }
+                out.extend(
+                    (from..below)
+                        .filter(|s| holds(*s, &tail))
+                        .map(|seq| TailRemoval { seq, committed }),
+                );
+            }
+            Removal::Rollup { seq, subject: None } => {
+                let from = store_first.max(1);
+                if seq.saturating_sub(from) > MAX_PURGE_REPLAY {
+                    tail.not_replayed.push(format!(
+                        "a rollup of the whole stream at seq {seq} ({} sequences before it: purge \
+                         them once it is served)",
+                        seq - from
+                    ));
+                    continue;
+                }
+                out.extend(
+                    (from..seq)
+                        .filter(|s| holds(*s, &tail))
+                        .map(|seq| TailRemoval { seq, committed }),
+                );
+            }
+            Removal::Rollup {
+                seq,
+                subject: Some(subject),
+            } => {
+                if subjects.is_none() {
+                    let mut live = live_subjects_with(store, name, stream, keys)?;
+                    live.extend(tail.messages.iter().map(|m| (m.seq, m.subject.clone())));
+                    subjects = Some(live);
+                }
+                let live = subjects.as_ref().expect("read above");
+                out.extend(
+                    live.range(..seq)
+                        .filter(|(_, s)| **s == subject)
+                        .map(|(seq, _)| TailRemoval {
+                            seq: *seq,
+                            committed,
+                        }),
+                );
+            }
+        }
     }
-    tail.removals.sort_by_key(|r| r.seq);
-    tail.removals.dedup_by_key(|r| r.seq);
+    out.sort_by_key(|r| (r.seq, !r.committed));
+    out.dedup_by_key(|r| r.seq);
+    tail.removals = out;
     Ok(tail)
 }
 
-/// The sequences a stream store holds: its blocks, read (only when a logged removal may not
-/// have been applied).
-fn store_live_seqs(
-    store: &Store,
-    name: &str,
-    stream: &Stream,
-    keys: Option<&ServerKeys>,
-) -> Result<std::collections::BTreeSet<u64>, String> {
-    let blocks = filestore::read_store_blocks(
-        &store.abs(&stream.dir),
-        name,
-        keys.map(|k| k as &dyn BlockKeys),
-    );
-    if let Some(p) = blocks.problems.first() {
-        return Err(crate::error::chain(p));
-    }
-    Ok(filestore::live_records(&blocks.blocks)
-        .into_iter()
-        .map(|r| r.seq)
-        .collect())
+/// The value of header `key` in a NATS header block, if present.
+fn header(headers: &[u8], key: &str) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(headers).ok()?;
+    text.split("\r\n").skip(1).find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        (k == key).then(|| v.trim().as_bytes().to_vec())
+    })
 }
 
-/// The first and last sequence of a stream store: from `msgs/index.db` when it is
-/// current, else from its first and last blocks.
-fn store_bounds(
-    store: &Store,
-    name: &str,
-    stream: &Stream,
-    keys: Option<&ServerKeys>,
-) -> Result<(u64, u64), String> {
-    bounds_with(store, name, stream, keys).map(|b| (b.first_seq, b.last_seq))
+/// `removeHeaderIfPresent` (server/client.go): the header block without `key`'s lines;
+/// nothing at all when only the status line would be left.
+fn remove_header(headers: &[u8], key: &str) -> Vec<u8> {
+    let needle = format!("\r\n{key}:");
+    let mut out = headers.to_vec();
+    while let Some(at) = out
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+    {
+        let start = at + 2;
+        let Some(end) = out[start..].windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        out.drain(start..start + end + 2);
+        if out.len() <= b"NATS/1.0\r\n\r\n".len() {
+            return Vec::new();
+        }
+    }
+    out
 }
 
 /// A stream store's first and last sequence and the last message's time.
@@ -678,6 +837,17 @@ fn bounds_with(
             out.last_ts = r.ts;
             break;
         }
+        // A block of tombstones only: the highest was stored once (2.12+ takes it as the
+        // last sequence); its time is not a message's.
+        if let Some(r) = b
+            .records
+            .iter()
+            .filter(|r| r.tombstone)
+            .max_by_key(|r| r.seq)
+        {
+            out.last_seq = r.seq;
+            break;
+        }
     }
     for (index, path) in &blocks.list {
         let b = blocks.read(*index, path)?;
@@ -719,10 +889,19 @@ pub fn live_subjects(
         .keys
         .as_ref()
         .map(|k| ServerKeys::for_account(k, account));
+    live_subjects_with(store, &stream_name(stream), stream, keys.as_ref())
+}
+
+fn live_subjects_with(
+    store: &Store,
+    name: &str,
+    stream: &Stream,
+    keys: Option<&ServerKeys>,
+) -> Result<BTreeMap<u64, Vec<u8>>, String> {
     let blocks = filestore::read_store_blocks(
         &store.abs(&stream.dir),
-        &stream_name(stream),
-        keys.as_ref().map(|k| k as &dyn BlockKeys),
+        name,
+        keys.map(|k| k as &dyn BlockKeys),
     );
     if let Some(p) = blocks.problems.first() {
         return Err(crate::error::chain(p));
@@ -805,8 +984,27 @@ fn consumer_tail(
     let commit = commit_of(group);
     let (mut newest, mut committed) = (base.clone(), base);
     let mut ops = 0;
+    let mut reset = false;
     for entry in group.entries_after_snapshot() {
+        let is_committed = commit.is_some_and(|c| entry.index <= c);
         for e in &entry.append.entries {
+            if e.kind == EntryType::Snapshot {
+                // `store.Update`: a snapshot in the log replaces the state, unless older.
+                if let Ok(snap) = consumer_ops::decode_snapshot(&e.data) {
+                    ops += 1;
+                    let newer = |s: &FullState| {
+                        snap.delivered_consumer >= s.delivered_consumer
+                            && snap.ack_floor_stream >= s.ack_floor_stream
+                    };
+                    if newer(&newest) {
+                        newest = snap.clone();
+                    }
+                    if is_committed && newer(&committed) {
+                        committed = snap;
+                    }
+                }
+                continue;
+            }
             if e.kind != EntryType::Normal {
                 continue;
             }
@@ -819,8 +1017,9 @@ fn consumer_tail(
                 )
             })?;
             ops += 1;
+            reset |= matches!(op, ConsumerOp::Reset { .. });
             consumer_ops::apply_with(&mut newest, &op, &cfg);
-            if commit.is_some_and(|c| entry.index <= c) {
+            if is_committed {
                 consumer_ops::apply_with(&mut committed, &op, &cfg);
             }
         }
@@ -831,8 +1030,12 @@ fn consumer_tail(
     };
     // What o.dat records and what the log records, together: a consumer leader's o.dat
     // can be ahead of its log in deliveries while the log holds acks o.dat lacks.
-    let newest = merged(&stored, &newest);
-    let committed = merged(&stored, &committed);
+    // After a reset the log's state starts afresh: o.dat's older progress must not undo it.
+    let (newest, committed) = if reset {
+        (newest, committed)
+    } else {
+        (merged(&stored, &newest), merged(&stored, &committed))
+    };
     if ops == 0 || same_progress(&newest, &stored) {
         return Ok(None);
     }
@@ -919,13 +1122,18 @@ pub fn same_progress(a: &FullState, b: &FullState) -> bool {
             .all(|((sa, pa), (sb, pb))| sa == sb && pa.dseq == pb.dseq)
 }
 
-/// The state to write for a consumer: `state`, never past what the stream holds.
+/// The state to write for a consumer: `state`, never past what the stream holds. With
+/// nothing left pending, the floors are the last delivery, as the server keeps them.
 pub fn capped(state: &FullState, stream_last: u64) -> FullState {
     let mut s = state.clone();
     s.delivered_stream = s.delivered_stream.min(stream_last);
     s.ack_floor_stream = s.ack_floor_stream.min(stream_last);
     s.pending.retain(|seq, _| *seq <= stream_last);
     s.redelivered.retain(|seq, _| *seq <= stream_last);
+    if s.pending.is_empty() {
+        s.ack_floor_stream = s.delivered_stream;
+        s.ack_floor_consumer = s.delivered_consumer;
+    }
     s
 }
 
@@ -970,6 +1178,23 @@ mod tests {
         assert!(m.pending.is_empty());
         assert_eq!((m.ack_floor_stream, m.ack_floor_consumer), (9, 9));
         assert!(same_progress(&merged(&odat, &odat), &odat));
+    }
+
+    #[test]
+    fn request_info_is_dropped_as_the_server_drops_it() {
+        let h = b"NATS/1.0\r\nNats-Msg-Id: a\r\nNats-Request-Info: {}\r\nX: y\r\n\r\n";
+        assert_eq!(
+            remove_header(h, "Nats-Request-Info"),
+            b"NATS/1.0\r\nNats-Msg-Id: a\r\nX: y\r\n\r\n".to_vec()
+        );
+        assert!(remove_header(
+            b"NATS/1.0\r\nNats-Request-Info: {}\r\n\r\n",
+            "Nats-Request-Info"
+        )
+        .is_empty());
+        assert_eq!(remove_header(b"", "Nats-Request-Info"), b"".to_vec());
+        assert_eq!(header(h, "Nats-Msg-Id").as_deref(), Some(&b"a"[..]));
+        assert_eq!(header(h, "Nats-Rollup"), None);
     }
 
     #[test]
