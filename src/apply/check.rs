@@ -31,6 +31,16 @@ pub fn load(path: &Path, bytes: Vec<u8>) -> Result<Loaded, ApplyError> {
     };
     let manifest: Manifest =
         serde_json::from_slice(&bytes).map_err(|e| bad(ManifestProblem::NotJson(e)))?;
+    loaded(path, manifest, bytes)
+}
+
+/// A manifest made in this process (`prepare`) with the bytes it was serialized to: checked
+/// as [`load`] checks one read from disk, without parsing it back.
+pub fn loaded(path: &Path, manifest: Manifest, bytes: Vec<u8>) -> Result<Loaded, ApplyError> {
+    let bad = |problem: ManifestProblem| ApplyError::Manifest {
+        path: path.to_path_buf(),
+        problem,
+    };
     if manifest.schema != SCHEMA || !SCHEMA_VERSIONS.contains(&manifest.schema_version) {
         return Err(bad(ManifestProblem::Schema {
             schema: manifest.schema,

@@ -31,9 +31,11 @@
 //! | `copied` | a copy into the backup is complete, synced and verified (before the source is deleted) | `index`, `path`, `files`, `bytes` |
 //! | `staged` | a `copy` from another survivor is complete, synced and verified in its staging directory | `index`, `path`, `files`, `bytes` |
 //! | `placed` | a staged copy was renamed into its place | `index`, `path` |
+//! | `writing` | every removal and new directory is durable; edited files are about to be rewritten in place: until `applied` (or a rollback's `rolled-back`) a file may be half-written, and rollback restores it | `files` |
 //! | `applied` | every change is durable; the `after` snapshot is written | `files_edited`, `dirs_removed`, `snapshot_sha256` |
 //! | `failed` | apply hit an error | `error`, `rolled_back` |
 //! | `rollback-started` | rollback is about to change the store | `force` |
+//! | `restoring` | what rollback moves aside is aside; originals are about to be written back in place (a file may be half-written until `rolled-back`) | `files` |
 //! | `rolled-back` | rollback finished | `files_restored`, `dirs_restored`, `temps_removed`, `displaced`, `not_original`, `copies_removed` |
 
 use std::fs::{File, OpenOptions};
@@ -117,6 +119,10 @@ pub enum Event {
         index: usize,
         path: String,
     },
+    /// Edited files are about to be rewritten in place: the write window opens.
+    Writing {
+        files: usize,
+    },
     Applied {
         files_edited: usize,
         dirs_removed: usize,
@@ -128,6 +134,10 @@ pub enum Event {
     },
     RollbackStarted {
         force: bool,
+    },
+    /// Rollback is about to write originals back in place: the write window opens.
+    Restoring {
+        files: usize,
     },
     RolledBack {
         files_restored: usize,

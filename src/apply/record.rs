@@ -58,6 +58,10 @@ pub struct Record {
     /// The `before` snapshot's hash, once the originals were durable.
     pub before_sha256: Option<String>,
     pub after_sha256: Option<String>,
+    /// A write window (apply's `writing`, rollback's `restoring`) is open in the journal:
+    /// an edited file that is neither its original nor what apply wrote was cut short by
+    /// this transaction, not changed by someone else.
+    pub writing: bool,
 }
 
 impl Record {
@@ -118,7 +122,17 @@ impl Record {
         }
         let mut state = State::Begun;
         let (mut before_sha256, mut after_sha256) = (None, None);
+        let mut writing = false;
         for e in &read.entries {
+            match &e.event {
+                Event::Writing { .. } | Event::Restoring { .. } => writing = true,
+                Event::Applied { .. }
+                | Event::RolledBack { .. }
+                | Event::Failed {
+                    rolled_back: true, ..
+                } => writing = false,
+                _ => {}
+            }
             state = match &e.event {
                 Event::Begin { .. } => State::Begun,
                 Event::BackedUp {
@@ -130,7 +144,8 @@ impl Record {
                 Event::Moved { .. }
                 | Event::Copied { .. }
                 | Event::Staged { .. }
-                | Event::Placed { .. } => State::Interrupted,
+                | Event::Placed { .. }
+                | Event::Writing { .. } => State::Interrupted,
                 Event::Applied {
                     snapshot_sha256, ..
                 } => {
@@ -144,7 +159,7 @@ impl Record {
                         State::Interrupted
                     }
                 }
-                Event::RollbackStarted { .. } => State::RollingBack,
+                Event::RollbackStarted { .. } | Event::Restoring { .. } => State::RollingBack,
                 Event::RolledBack { .. } => State::RolledBack,
             };
         }
@@ -161,6 +176,7 @@ impl Record {
             state,
             before_sha256,
             after_sha256,
+            writing,
         })
     }
 
@@ -381,6 +397,9 @@ pub enum FileState {
     Original,
     /// The contents apply wrote.
     Applied,
+    /// Half-written: apply or rollback was cut short while rewriting it in place (the
+    /// journal's write window is open). Its original is restored.
+    Torn,
     /// Neither: changed by someone since.
     Changed(Now),
 }
@@ -503,8 +522,9 @@ impl Assessment {
     }
 }
 
-/// Looks at every change of `record` in its store.
-pub fn assess(record: &Record) -> Result<Assessment, ApplyError> {
+/// Looks at every change of `record` in its store; `listing` is the store's (see
+/// [`tree::list`]), where leftover temporary files are looked for.
+pub fn assess(record: &Record, listing: &[tree::Entry]) -> Result<Assessment, ApplyError> {
     let root = &record.store;
     let mut a = Assessment {
         files: Vec::new(),
@@ -519,6 +539,7 @@ pub fn assess(record: &Record) -> Result<Assessment, ApplyError> {
     let changes = &m.changes;
     let copies = check::Copies::of(m);
     let placed = assess_copies(record, &copies)?;
+    let mut hashes = hash_edits(root, changes, &copies);
     for (index, change) in changes.iter().enumerate() {
         if let Change::Copy(_) = change {
             let state = placed
@@ -567,12 +588,21 @@ pub fn assess(record: &Record) -> Result<Assessment, ApplyError> {
                 };
                 for tag in ["tmp", "restore"] {
                     let t = check::sibling(&path, tag);
-                    if t.symlink_metadata().is_ok() {
+                    let listed = t
+                        .strip_prefix(root)
+                        .ok()
+                        .and_then(|rel| rel.to_str())
+                        .is_some_and(|rel| {
+                            listing
+                                .binary_search_by(|e| e.path.as_str().cmp(rel))
+                                .is_ok()
+                        });
+                    if listed {
                         a.temps.push(t);
                     }
                 }
-                let current = match file::read_regular(&path) {
-                    Ok((_, b)) => Some(sha256_hex(&b)),
+                let current = match hashes.remove(&index).expect("every edit hashed") {
+                    Ok(sha) => Some(sha),
                     Err(err) if err.is_not_found() => None,
                     Err(ReadError::NotRegular(kind)) => {
                         a.files.push((index, FileState::Changed(Now::Other(kind))));
@@ -584,6 +614,8 @@ pub fn assess(record: &Record) -> Result<Assessment, ApplyError> {
                     FileState::Original
                 } else if current.as_deref() == Some(e.after_sha256.as_str()) {
                     FileState::Applied
+                } else if record.writing && current.is_some() {
+                    FileState::Torn
                 } else {
                     FileState::Changed(current.map_or(Now::Deleted, Now::Contents))
                 };
@@ -616,4 +648,37 @@ pub fn assess(record: &Record) -> Result<Assessment, ApplyError> {
         }
     }
     Ok(a)
+}
+
+/// The SHA-256 of every edited file outside a copy as it is now (or why it cannot be read),
+/// by change index, read and hashed on a few threads.
+fn hash_edits(
+    root: &Path,
+    changes: &[Change],
+    copies: &check::Copies,
+) -> std::collections::HashMap<usize, Result<String, ReadError>> {
+    let edits: Vec<(usize, std::path::PathBuf)> = changes
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| matches!(c, Change::Edit(_)) && copies.containing(*i, c.path()).is_none())
+        .map(|(i, c)| (i, root.join(c.path())))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = edits.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = edits
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(i, p)| (*i, file::read_regular(p).map(|(_, b)| sha256_hex(&b))))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a hashing thread panicked"))
+            .collect()
+    })
 }

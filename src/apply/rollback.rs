@@ -7,8 +7,9 @@
 //! else (changed since apply: refuse unless `--force`, which first saves it into the backup's
 //! `displaced/`). Each removed directory is in the store, in the backup (move it back), or
 //! both (a copy cut short, or a new one: see [`DirState`]). Originals are verified by hash
-//! before anything is written; restored files are written beside their targets, made durable
-//! together and renamed into place, like apply's.
+//! before anything is written; restored files are written back in place and made durable
+//! together, like apply's (see [`durable::write_files`]). A file either command cut short
+//! inside its journaled write window is restored, never taken for someone's change.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -87,6 +88,23 @@ impl RolledBack {
     }
 }
 
+/// Every removed directory that is in the backup as a directory, listed, by change index.
+fn saved_listings(
+    backup: &backup::Backup,
+    changes: &[Change],
+) -> std::collections::HashMap<usize, Result<Vec<tree::Entry>, crate::store::StoreError>> {
+    changes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| matches!(c, Change::Remove(_)))
+        .filter_map(|(i, _)| {
+            let path = backup.removed(i);
+            (crate::store::file::kind_at(&path) == Some(crate::store::file::FileKind::Directory))
+                .then(|| (i, tree::list(&path)))
+        })
+        .collect()
+}
+
 /// Rolls back the transaction recorded in `dir`.
 pub fn rollback(dir: &Path, opts: &RollbackOptions) -> Result<RolledBack, ApplyError> {
     let mut record = match Record::open(dir, opts.force) {
@@ -121,10 +139,16 @@ struct Prepared {
     assessment: record::Assessment,
     /// Edited files to put back: (change index, state now, original bytes or none).
     restores: Vec<(usize, FileState, Option<Vec<u8>>)>,
+    /// The store as listed before anything is written (the one walk of the store).
+    listing: Vec<tree::Entry>,
+    /// Removed directories in the backup, listed while their fingerprint was checked: once
+    /// renamed back they hold the same entries.
+    saved: std::collections::HashMap<usize, Vec<tree::Entry>>,
     done: RolledBack,
 }
 
 fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError> {
+    tracing::info!("backup record read");
     let mut journal = Journal::open(&record.backup.journal(), Stamp::current(), &record.journal);
     let prepared = match prepare(record, opts)? {
         Ok(prepared) => prepared,
@@ -147,7 +171,7 @@ fn run(record: Record, opts: &RollbackOptions) -> Result<RolledBack, ApplyError>
         source: Box::new(e),
     };
     failpoint::hit("rollback-started", 0).map_err(incomplete)?;
-    let done = execute(prepared).map_err(incomplete)?;
+    let done = execute(prepared, &mut journal).map_err(incomplete)?;
     journal
         .append(rolled_back_event(&done), true)
         .map_err(incomplete)?;
@@ -175,25 +199,52 @@ fn prepare(
         not_original: Vec::new(),
     };
     let before_path = backup.snapshot_before();
-    let before = match &record.before_sha256 {
-        Some(sha) => Snapshot::read(&before_path, SNAPSHOT_BEFORE, Some(sha))?,
+    let before_sha = match &record.before_sha256 {
+        Some(sha) => Some(sha.as_str()),
         // A journal that does not verify may have lost its `backed-up` line: with --force,
         // go by the store and the saved files, whose hashes are still checked.
-        None if opts.force && record.journal.tampered.is_some() && before_path.is_file() => {
-            Snapshot::read(&before_path, SNAPSHOT_BEFORE, None)?
-        }
+        None if opts.force && record.journal.tampered.is_some() && before_path.is_file() => None,
         None => return Ok(Err(done)),
     };
-    if let (Some(after_sha), State::Applied) = (&record.after_sha256, record.state) {
-        let after = Snapshot::read(&backup.snapshot_after(), SNAPSHOT_AFTER, Some(after_sha))?;
-        done.changed_since_apply = backup::differences(&after.entries, &tree::list(&root)?);
+    // Independent reads at once: the `before` and `after` snapshots, the removed
+    // directories in the backup (their fingerprints are checked below), and the one walk
+    // of the store: what changed since apply, and (with what rollback then changes, listed
+    // again) what is not as before apply at the end.
+    let after_sha = match (&record.after_sha256, record.state) {
+        (Some(sha), State::Applied) => Some(sha.as_str()),
+        _ => None,
+    };
+    let changes = &record.loaded.manifest.changes;
+    fn joined<T>(r: std::thread::Result<T>) -> T {
+        r.expect("a reading thread panicked")
     }
-    let assessment = record::assess(&record)?;
+    let (before, after, mut saved, listing) = std::thread::scope(|s| {
+        let before = s.spawn(|| Snapshot::read(&before_path, SNAPSHOT_BEFORE, before_sha));
+        let after = s.spawn(|| {
+            after_sha
+                .map(|sha| Snapshot::read(&backup.snapshot_after(), SNAPSHOT_AFTER, Some(sha)))
+                .transpose()
+        });
+        let saved = s.spawn(|| saved_listings(&backup, changes));
+        let listing = tree::list(&root);
+        (
+            joined(before.join()),
+            joined(after.join()),
+            joined(saved.join()),
+            listing,
+        )
+    });
+    let (before, after, listing) = (before?, after?, listing?);
+    if let Some(after) = after {
+        done.changed_since_apply = backup::differences(&after.entries, &listing);
+    }
+    tracing::info!("snapshots read, store listed");
+    let assessment = record::assess(&record, &listing)?;
+    tracing::info!(files = assessment.files.len(), "store assessed");
     let conflicts = assessment.conflicts(&record);
     if !conflicts.is_empty() && !opts.force {
         return Err(ApplyError::Conflict(conflicts));
     }
-    let changes = &record.loaded.manifest.changes;
     let mut restores = Vec::new();
     let pack = backup::Originals::read(&backup);
     for (index, state) in &assessment.files {
@@ -209,12 +260,21 @@ fn prepare(
         };
         restores.push((*index, state.clone(), original));
     }
+    let mut saved_listings = std::collections::HashMap::new();
     for (index, state) in &assessment.dirs {
         if *state == DirState::InBackup {
             let Change::Remove(r) = &changes[*index] else {
                 unreachable!("dirs are removals")
             };
-            let saved = tree::summarize_any(&backup.removed(*index))?;
+            let saved = match saved.remove(index) {
+                Some(entries) => {
+                    let entries = entries?;
+                    let summary = tree::summarize_entries(&entries)?;
+                    saved_listings.insert(*index, entries);
+                    summary
+                }
+                None => tree::summarize_file(&backup.removed(*index))?,
+            };
             if saved.fingerprint != r.fingerprint && !opts.force {
                 return Err(ApplyError::invalid(&backup.root)(
                     BackupProblem::SavedCopyChanged {
@@ -225,29 +285,43 @@ fn prepare(
             }
         }
     }
+    tracing::info!(files = restores.len(), "originals verified");
     Ok(Ok(Prepared {
         record,
         before,
         assessment,
         restores,
+        listing,
+        saved: saved_listings,
         done,
     }))
 }
 
 /// Puts the store back as `prepared` decided.
-fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
+fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, ApplyError> {
     let Prepared {
         record,
         before,
         assessment,
         restores,
+        listing,
+        saved: mut saved_map,
         mut done,
     } = prepared;
+    // What this run changes in the store, to list again at the end: whole subtrees, and
+    // single entries (directories whose time moved).
+    let mut touched: Vec<(String, Option<Vec<tree::Entry>>)> = Vec::new();
     let root = record.store.clone();
     let backup = record.backup.clone();
     let changes = &record.loaded.manifest.changes;
+    let rel_of = |p: &Path| {
+        p.strip_prefix(&root)
+            .map(|r| r.to_string_lossy().into_owned())
+            .ok()
+    };
     for t in &assessment.temps {
         durable::remove(t)?;
+        touched.extend(rel_of(t).map(|r| (r, None)));
         done.temps_removed += 1;
     }
     for p in &assessment.partials {
@@ -255,17 +329,21 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
     }
     for (index, state) in &assessment.copies {
         if *state == CopyState::Staged {
-            durable::remove(&check::staging_dir(&root, *index))?;
+            let staging = check::staging_dir(&root, *index);
+            durable::remove(&staging)?;
+            touched.extend(rel_of(&staging).map(|r| (r, None)));
         }
     }
 
-    // Files: originals beside their targets, durable together, renamed into place.
+    // Files: what someone changed since apply moved aside (--force), what apply created
+    // removed; then the write window opens and originals are written back in place.
     let mut staged = Vec::new();
     for (index, state, original) in restores {
         let Change::Edit(e) = &changes[index] else {
             unreachable!("files are edits")
         };
         let target = root.join(&e.path);
+        touched.push((e.path.clone(), None));
         if let FileState::Changed(record::Now::Contents(_) | record::Now::Other(_)) = state {
             done.displaced
                 .push(displace(&backup.displaced(), index, &target)?);
@@ -285,8 +363,7 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
                         gid: x.gid,
                     },
                 );
-                staged.push(durable::Replacement {
-                    temp: check::sibling(&target, "restore"),
+                staged.push(durable::FileWrite {
                     target,
                     bytes,
                     perms,
@@ -296,17 +373,25 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
         }
         done.files_restored += 1;
     }
-    durable::replace_files(
+    if !staged.is_empty() {
+        journal.append(
+            Event::Restoring {
+                files: staged.len(),
+            },
+            true,
+        )?;
+    }
+    durable::write_files(
         &root,
         "rollback",
         &staged,
         durable::Points {
-            written: "restore-temp",
+            written: "restored",
             synced: "restores-synced",
-            renamed: "restored",
         },
     )?;
 
+    tracing::info!(files = staged.len(), "originals written back and durable");
     // Copies from other survivors out, the innermost first, before what they replaced
     // comes back: each is renamed to its staging name (one atomic step out of the store),
     // then deleted; one changed since apply (refused above without --force) is displaced.
@@ -315,8 +400,10 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
             continue;
         };
         let dest = root.join(changes[*index].path());
+        touched.push((changes[*index].path().to_string(), None));
         if changed.is_empty() {
             let staging = check::staging_dir(&root, *index);
+            touched.extend(rel_of(&staging).map(|r| (r, None)));
             durable::rename(&dest, &staging)?;
             durable::sync_dir(&parent_of_path(&dest))?;
             durable::remove(&staging)?;
@@ -334,7 +421,8 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
             unreachable!("dirs are removals")
         };
         let target = root.join(&r.path);
-        let saved = backup.removed(*index);
+        let saved_path = backup.removed(*index);
+        let saved = &saved_path;
         match state {
             DirState::InStore | DirState::Lost => continue,
             DirState::RestoredByCopy => {
@@ -348,9 +436,10 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
             }
             DirState::InBackup => {}
         }
-        match durable::try_rename(&saved, &target) {
-            Ok(()) => {}
+        match durable::try_rename(saved, &target) {
+            Ok(()) => touched.push((r.path.clone(), saved_map.remove(index))),
             Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
+                touched.push((r.path.clone(), None));
                 let staging = check::sibling(&target, "restore");
                 copy::copy_verified(&saved, &staging)?;
                 durable::rename(&staging, &target)?;
@@ -370,6 +459,7 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
             continue;
         };
         let path = root.join(changes[*index].path());
+        touched.push((changes[*index].path().to_string(), None));
         if others.is_empty() {
             durable::remove(&path)?;
         } else {
@@ -384,8 +474,8 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
     let mut dirs = BTreeSet::new();
     for (index, state) in &assessment.files {
         let rel = changes[*index].path();
-        if *state == FileState::Original {
-            retime_if_needed(&root, rel, &before)?;
+        if *state == FileState::Original && retime_if_needed(&root, rel, &before)? {
+            touched.push((rel.to_string(), None));
         }
         dirs.insert(backup::parent_of(rel).to_string());
     }
@@ -436,8 +526,10 @@ fn execute(prepared: Prepared) -> Result<RolledBack, ApplyError> {
     }
     durable::sync_filesystem(&root, &synced)?;
     durable::sync_filesystem(&backup.root, std::slice::from_ref(&backup.root))?;
+    tracing::info!("directories back, times restored, durable");
 
-    done.not_original = backup::differences(&before.entries, &tree::list(&root)?);
+    let now = relisted(&root, listing, touched, &dirs)?;
+    done.not_original = backup::differences(&before.entries, &now);
     Ok(done)
 }
 
@@ -517,17 +609,80 @@ fn parent_of_path(p: &Path) -> PathBuf {
     p.parent().unwrap_or(Path::new("/")).to_path_buf()
 }
 
-/// A file rollback restored but whose time it did not get to put back (a crash between the
-/// two): its contents are original, so give it its original time too.
-fn retime_if_needed(root: &Path, rel: &str, before: &Snapshot) -> Result<(), ApplyError> {
+/// The store as it is now, from `listing` (taken before rollback changed anything, under
+/// the lock) with every subtree in `touched` listed again (from the listing given, for a
+/// directory renamed back whole, or from disk) and every directory of `dirs` stat'ed
+/// again: the same as a walk of the whole store, for the cost of what rollback changed.
+fn relisted(
+    root: &Path,
+    listing: Vec<tree::Entry>,
+    touched: Vec<(String, Option<Vec<tree::Entry>>)>,
+    dirs: &BTreeSet<String>,
+) -> Result<Vec<tree::Entry>, ApplyError> {
+    use std::collections::BTreeMap;
+    let mut map: BTreeMap<String, tree::Entry> =
+        listing.into_iter().map(|e| (e.path.clone(), e)).collect();
+    let drop_subtree = |map: &mut BTreeMap<String, tree::Entry>, rel: &str| {
+        let inside: Vec<String> = map
+            .range(rel.to_string()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(rel))
+            .filter(|k| k.len() == rel.len() || k.as_bytes()[rel.len()] == b'/')
+            .cloned()
+            .collect();
+        for k in inside {
+            map.remove(&k);
+        }
+    };
+    for (rel, known) in touched {
+        if rel.is_empty() {
+            continue;
+        }
+        drop_subtree(&mut map, &rel);
+        let abs = root.join(&rel);
+        let Ok(entry) = tree::Entry::stat(&abs, rel.clone()) else {
+            continue;
+        };
+        let inner = match (entry.kind, known) {
+            ('d', Some(known)) => known,
+            ('d', None) => tree::list(&abs)?,
+            _ => Vec::new(),
+        };
+        for e in tree::nested(entry, &inner) {
+            map.insert(e.path.clone(), e);
+        }
+    }
+    for rel in dirs.iter().filter(|d| !d.is_empty()) {
+        match tree::Entry::stat(&root.join(rel), rel.clone()) {
+            Ok(e) => map.insert(rel.clone(), e),
+            Err(_) => map.remove(rel),
+        };
+    }
+    Ok(map.into_values().collect())
+}
+
+/// A file rollback restored but whose time (or mode) it did not get to put back (a crash
+/// between the two): its contents are original, so give it its original time too. Whether
+/// anything was done.
+fn retime_if_needed(root: &Path, rel: &str, before: &Snapshot) -> Result<bool, ApplyError> {
     let (Some(want), Ok(now)) = (
         before.get(rel),
         tree::Entry::stat(&root.join(rel), rel.into()),
     ) else {
-        return Ok(());
+        return Ok(false);
     };
-    if now.mtime_ns != want.mtime_ns && now.size == want.size {
+    if now.size != want.size || (now.mode == want.mode && now.mtime_ns == want.mtime_ns) {
+        return Ok(false);
+    }
+    if now.mode != want.mode && now.kind == 'f' && want.kind == 'f' {
+        std::fs::set_permissions(
+            root.join(rel),
+            std::os::unix::fs::PermissionsExt::from_mode(want.mode & 0o7777),
+        )
+        .map_err(ApplyError::io("set the mode of", &root.join(rel)))?;
+    }
+    if now.mtime_ns != want.mtime_ns {
         durable::set_mtime(&root.join(rel), want.mtime_ns)?;
     }
-    Ok(())
+    Ok(true)
 }

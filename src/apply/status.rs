@@ -127,7 +127,8 @@ pub fn status(dir: &std::path::Path) -> Result<Status, ApplyError> {
 }
 
 fn check_store(record: &Record) -> Result<StoreCheck, ApplyError> {
-    let a = record::assess(record)?;
+    let listing = tree::list(&record.store)?;
+    let a = record::assess(record, &listing)?;
     let changes = &record.loaded.manifest.changes;
     let count = |s: FileState| a.files.iter().filter(|(_, x)| *x == s).count();
     let files_changed = a
@@ -148,7 +149,7 @@ fn check_store(record: &Record) -> Result<StoreCheck, ApplyError> {
                 super::backup::SNAPSHOT_AFTER,
                 Some(sha),
             )?;
-            backup::differences(&after.entries, &tree::list(&record.store)?)
+            backup::differences(&after.entries, &listing)
         }
         _ => Vec::new(),
     };
@@ -214,9 +215,11 @@ fn kind(e: &Event) -> &'static str {
         Event::Copied { .. } => "copied",
         Event::Staged { .. } => "staged",
         Event::Placed { .. } => "placed",
+        Event::Writing { .. } => "writing",
         Event::Applied { .. } => "applied",
         Event::Failed { .. } => "failed",
         Event::RollbackStarted { .. } => "rollback-started",
+        Event::Restoring { .. } => "restoring",
         Event::RolledBack { .. } => "rolled-back",
     }
 }
@@ -235,6 +238,8 @@ fn detail(e: &Event) -> String {
             format!("`{path}` copied in from another survivor ({files} files), verified")
         }
         Event::Placed { path, .. } => format!("`{path}` in place"),
+        Event::Writing { files } => format!("{files} files being written in place"),
+        Event::Restoring { files } => format!("{files} originals being written back in place"),
         Event::Applied {
             files_edited,
             dirs_removed,

@@ -8,10 +8,11 @@
 //!    every edited file and a metadata snapshot of the store; make them durable together,
 //!    then journal `backed-up`. Until then the store is untouched.
 //! 3. Move each removed directory into the backup by `rename` (or copy, verify, delete when
-//!    the backup is on another filesystem). Write every new file beside its target under a
-//!    fixed temporary name, make them durable together, rename them over their targets, make
-//!    the renames durable. Each file is at any instant either its original or its new
-//!    contents, and rollback can tell which by its hash.
+//!    the backup is on another filesystem), create new directories, make that durable.
+//!    Journal `writing` (the write window opens), rewrite every edited file in place and
+//!    create the new ones, make them durable together (see [`durable::write_files`]). A file
+//!    cut short inside the window is neither its original nor its new contents; rollback
+//!    knows from the journal that apply did that, and restores it from the backup.
 //! 4. Write the `after` snapshot and journal `applied`.
 //!
 //! Any error in step 3 rolls back what was done before the error is reported.
@@ -288,7 +289,16 @@ fn carry_out(
         }
     }
 
-    // New contents beside their targets, durable together, then renamed over them.
+    // Every removal and new directory durable, then the write window opens: from the
+    // journal's `writing` on, an edited file may be half-written until `applied`, and
+    // rollback restores it from the originals made durable above.
+    let dirs: Vec<PathBuf> = touched_dirs.iter().cloned().collect();
+    durable::sync_filesystem(root, &dirs)?;
+    if dirs_removed > 0 {
+        durable::sync_filesystem(&backup.root, &[backup.removed_dir()])?;
+    }
+    tracing::info!("removals durable");
+    failpoint::hit("synced", 0)?;
     let mut written = Vec::with_capacity(originals.len());
     for original in originals {
         let Change::Edit(e) = &m.changes[original.index] else {
@@ -296,8 +306,7 @@ fn carry_out(
         };
         let target = root.join(&e.path);
         touched_dirs.insert(parent(&target));
-        written.push(durable::Replacement {
-            temp: check::sibling(&target, "tmp"),
+        written.push(durable::FileWrite {
             target,
             bytes: e.after_bytes().expect("validated"),
             perms: Perms {
@@ -308,24 +317,23 @@ fn carry_out(
             mtime_ns: None,
         });
     }
-    durable::replace_files(
+    journal.append(
+        Event::Writing {
+            files: written.len(),
+        },
+        true,
+    )?;
+    durable::write_files(
         root,
         "apply",
         &written,
         durable::Points {
-            written: "temp",
-            synced: "temps-synced",
-            renamed: "renamed",
+            written: "written",
+            synced: "written-synced",
         },
     )?;
-    tracing::info!(files = written.len(), "new files written and renamed");
+    tracing::info!(files = written.len(), "files written and durable");
     let dirs: Vec<PathBuf> = touched_dirs.into_iter().collect();
-    durable::sync_filesystem(root, &dirs)?;
-    if dirs_removed > 0 {
-        durable::sync_filesystem(&backup.root, &[backup.removed_dir()])?;
-    }
-    tracing::info!("renames durable");
-    failpoint::hit("synced", 0)?;
 
     let after = before.after(root, m, &dirs)?;
     let path = backup.snapshot_after();

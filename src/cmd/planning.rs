@@ -51,7 +51,9 @@ impl PlanningArgs {
     pub fn plan(&self, target: &Path) -> Result<Planned, Error> {
         let keys = self.keys.load()?;
         let store = Store::open_with(target, keys.as_ref())?;
+        tracing::info!("store read");
         super::refuse_if_in_use(&store.root)?;
+        tracing::info!("not in use");
         if self.from.is_empty() {
             let manifest = plan::plan_with(&store, super::now(), &self.options())?;
             return Ok(Planned { store, manifest });

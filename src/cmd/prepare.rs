@@ -58,7 +58,7 @@ pub fn run(args: PrepareArgs) -> Result<(), Error> {
     if manifest.changes.is_empty() {
         return Ok(());
     }
-    let loaded = check::load(Path::new("(prepared plan)"), json.into_bytes())?;
+    let loaded = check::loaded(Path::new("(prepared plan)"), manifest, json.into_bytes())?;
     let outcome = apply::apply(
         &loaded,
         &ApplyOptions {

@@ -145,7 +145,9 @@ pub fn plan_with(
     now: chrono::DateTime<chrono::Utc>,
     opts: &PlanOptions,
 ) -> Result<Manifest, PlanError> {
-    plan_read(store, &RaftView::read(store), now, opts)
+    let view = RaftView::read(store);
+    tracing::info!("raft state read");
+    plan_read(store, &view, now, opts)
 }
 
 /// [`plan_with`], for a store whose Raft state is read already.
@@ -246,7 +248,16 @@ pub fn plan_read(
             count(Stream),
             count(Consumer)
         );
-        let tree = crate::store::tree::summarize(&store.abs(&tree_path))?;
+        // The Raft directory was listed when the store was read; the account directory
+        // around it holds nothing else.
+        let listing = if tree_path == raft.dir {
+            raft.listing.clone()
+        } else {
+            let name = raft.dir.rsplit('/').next().unwrap_or_default().to_string();
+            let entry = crate::store::tree::Entry::stat(&store.abs(&raft.dir), name)?;
+            crate::store::tree::nested(entry, &raft.listing)
+        };
+        let tree = crate::store::tree::summarize_entries(&listing)?;
         summary.bytes_removed += tree.bytes;
         summary.dirs_removed += 1;
         changes.push(Change::Remove(Remove::new(tree_path, reason, tree)));

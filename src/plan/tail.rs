@@ -207,11 +207,14 @@ pub fn plan_tail(store: &Store, tails: &Tails, mode: TailMode) -> Result<TailCha
             .streams
             .iter()
             .find(|t| t.account == account.name && t.dir == stream.dir);
+        // A stream without a tail: its bounds (a read of its blocks when index.db is
+        // missing) only matter if a work-queue check finds something to report below.
         let empty;
-        let t = match found {
+        let bounded;
+        let mut t = match found {
             Some(t) => t,
             None => {
-                empty = untailed(store, &account.name, stream);
+                empty = untailed(&account.name, stream);
                 &empty
             }
         };
@@ -250,6 +253,16 @@ pub fn plan_tail(store: &Store, tails: &Tails, mode: TailMode) -> Result<TailCha
                 Vec::new()
             }
         };
+        if found.is_none() && !consumed.is_empty() {
+            let bounds = tail::bounds(store, &account.name, stream).unwrap_or_default();
+            bounded = tail::StreamTail {
+                store_first_seq: bounds.first_seq,
+                store_last_seq: bounds.last_seq,
+                max_assigned: bounds.last_seq,
+                ..untailed(&account.name, stream)
+            };
+            t = &bounded;
+        }
         removals.extend(&consumed);
         removals.sort_unstable();
         removals.dedup();
@@ -286,20 +299,19 @@ pub fn plan_tail(store: &Store, tails: &Tails, mode: TailMode) -> Result<TailCha
 }
 
 /// A stream with no Raft log tail (no group here, or nothing in it), as a tail with
-/// nothing in it.
-fn untailed(store: &Store, account: &str, stream: &Stream) -> tail::StreamTail {
-    let bounds = tail::bounds(store, account, stream).unwrap_or_default();
+/// nothing in it; its store bounds are left 0 for the caller to fill in when it needs them.
+fn untailed(account: &str, stream: &Stream) -> tail::StreamTail {
     tail::StreamTail {
         account: account.to_string(),
         stream: tail::stream_name(stream),
         dir: stream.dir.clone(),
         group: String::new(),
-        store_first_seq: bounds.first_seq,
-        store_last_seq: bounds.last_seq,
+        store_first_seq: 0,
+        store_last_seq: 0,
         commit: None,
         messages: Vec::new(),
         removals: Vec::new(),
-        max_assigned: bounds.last_seq,
+        max_assigned: 0,
         not_replayed: Vec::new(),
         blocked: None,
     }

@@ -90,6 +90,9 @@ pub struct RaftState {
     /// Relative to the store_dir, e.g. `jetstream/$SYS/_js_`.
     pub dir: String,
     pub groups: Vec<RaftGroup>,
+    /// Every entry under `dir`, by metadata (one walk, shared by the group sizes and the
+    /// removal's fingerprint).
+    pub listing: Vec<tree::Entry>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -296,10 +299,11 @@ fn read_account(
             }
             RAFT_DIR if kind == Some(FileKind::Directory) => {
                 let rel = format!("{dir}/{RAFT_DIR}");
+                let listing = tree::list(&entry_path)?;
                 let mut groups = Vec::new();
                 for (group, group_path) in dir_entries(&entry_path)? {
                     let size = if file::kind_at(&group_path) == Some(FileKind::Directory) {
-                        tree::summarize(&group_path)?
+                        tree::summarize_entries(&tree::inside(&listing, &group))?
                     } else {
                         tree::summarize_file(&group_path)?
                     };
@@ -309,7 +313,11 @@ fn read_account(
                         size,
                     });
                 }
-                account.raft = Some(RaftState { dir: rel, groups });
+                account.raft = Some(RaftState {
+                    dir: rel,
+                    groups,
+                    listing,
+                });
             }
             _ => account.other_entries.push(entry),
         }

@@ -78,6 +78,34 @@ pub fn list(dir: &Path) -> Result<Vec<Entry>, StoreError> {
     Ok(entries)
 }
 
+/// The entries of `listing` (see [`list`]) inside its directory `dir`, relative to it, as
+/// [`list`] of that directory gives them.
+pub fn inside(listing: &[Entry], dir: &str) -> Vec<Entry> {
+    let prefix = format!("{dir}/");
+    let start = listing.partition_point(|e| e.path.as_str() < prefix.as_str());
+    listing[start..]
+        .iter()
+        .take_while(|e| e.path.starts_with(&prefix))
+        .map(|e| Entry {
+            path: e.path[prefix.len()..].to_string(),
+            ..e.clone()
+        })
+        .collect()
+}
+
+/// `listing` (of some directory `d`) as a listing of `d`'s parent: `entry` is `d` itself,
+/// named as in the parent; every path is put under it.
+pub fn nested(entry: Entry, listing: &[Entry]) -> Vec<Entry> {
+    let mut out = Vec::with_capacity(listing.len() + 1);
+    let name = entry.path.clone();
+    out.push(entry);
+    out.extend(listing.iter().map(|e| Entry {
+        path: format!("{name}/{}", e.path),
+        ..e.clone()
+    }));
+    out
+}
+
 /// Walks `dir` without following symlinks and summarizes it.
 pub fn summarize(dir: &Path) -> Result<TreeSummary, StoreError> {
     summarize_entries(&list(dir)?)
@@ -191,6 +219,16 @@ mod tests {
         std::fs::write(dir.path().join("y"), b"12").unwrap();
         let s = summarize(dir.path()).unwrap();
         assert_eq!((s.files, s.dirs, s.bytes), (2, 2, 7));
+        // Parts of one listing summarize as walks of those parts do.
+        let all = list(dir.path()).unwrap();
+        assert_eq!(
+            summarize_entries(&inside(&all, "a")).unwrap(),
+            summarize(&dir.path().join("a")).unwrap()
+        );
+        let a = Entry::stat(&dir.path().join("a"), "a".into()).unwrap();
+        let mut rebuilt = nested(a, &inside(&all, "a"));
+        rebuilt.push(Entry::stat(&dir.path().join("y"), "y".into()).unwrap());
+        assert_eq!(rebuilt, all);
         assert_eq!(summarize(dir.path()).unwrap(), s);
         std::fs::write(dir.path().join("y"), b"123").unwrap();
         assert_ne!(summarize(dir.path()).unwrap().fingerprint, s.fingerprint);

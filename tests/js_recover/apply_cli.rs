@@ -174,8 +174,10 @@ fn apply_then_rollback_gives_back_every_byte_and_mode() {
             "begin",
             "backed-up",
             "moved",
+            "writing",
             "applied",
             "rollback-started",
+            "restoring",
             "rolled-back",
             "rollback-started",
             "rolled-back",
@@ -344,13 +346,11 @@ fn every_crash_point_rolls_back_exactly() {
         "original",
         "backed-up",
         "moved",
-        "temp:0",
-        "temp:7",
-        "temps-synced",
-        "renamed:0",
-        "renamed:9",
-        "renamed:17",
         "synced",
+        "written:0",
+        "written:7",
+        "written:17",
+        "written-synced",
         "applied",
     ];
     for point in points {
@@ -372,8 +372,8 @@ fn every_crash_point_rolls_back_exactly() {
 fn a_killed_rollback_is_finished_by_the_next() {
     for point in [
         "rollback-started",
-        "restore-temp:5",
         "restored:0",
+        "restored:5",
         "restored:11",
         "dir-restored",
     ] {
@@ -440,7 +440,7 @@ fn a_rollback_run_again_after_a_kill_gives_back_every_time() {
 fn an_error_part_way_rolls_back_by_itself() {
     let w = Work::example();
     js_recover()
-        .env("JS_RECOVER_FAILPOINT", "renamed:5@error")
+        .env("JS_RECOVER_FAILPOINT", "written:5@error")
         .arg("apply")
         .arg(&w.plan)
         .assert()
@@ -873,4 +873,88 @@ fn a_version_1_plan_still_applies_and_a_mkdir_needs_version_2() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("schema version 1 has no `mkdir`"));
+}
+
+/// The edits of a plan that change an existing file, by path, with their after bytes.
+fn in_place_edits(plan: &Path) -> Vec<(String, Vec<u8>)> {
+    let m: js_recover::plan::Manifest =
+        serde_json::from_slice(&std::fs::read(plan).unwrap()).unwrap();
+    m.changes
+        .iter()
+        .filter_map(|c| match c {
+            js_recover::plan::Change::Edit(e) if e.before_sha256.is_some() => {
+                Some((e.path.clone(), e.after_bytes().unwrap()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A write cut short: the first half of `new` over what the file holds.
+fn tear(path: &Path, new: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(&new[..new.len() / 2], 0).unwrap();
+}
+
+#[test]
+fn a_file_cut_short_while_written_in_place_is_restored_not_taken_for_a_change() {
+    // Apply killed inside its write window, one file half-written: rollback restores it.
+    let w = Work::example();
+    let edits = in_place_edits(&w.plan);
+    js_recover()
+        .env("JS_RECOVER_FAILPOINT", "written:1")
+        .arg("apply")
+        .arg(&w.plan)
+        .assert()
+        .failure();
+    let (path, after) = &edits[edits.len() - 1];
+    tear(&w.store.join(path), after);
+    let status = w.status();
+    assert_eq!(status["state"], "interrupted");
+    assert_eq!(status["store_check"]["files_changed"], Value::Array(vec![]));
+    w.rollback().success();
+    w.assert_original();
+
+    // Rollback killed inside its own window, one original half-written back: the next
+    // rollback finishes it.
+    let w = Work::example();
+    w.apply().success();
+    js_recover()
+        .env("JS_RECOVER_FAILPOINT", "restored:0")
+        .arg("rollback")
+        .arg(w.backup())
+        .assert()
+        .failure();
+    let (path, _) = &edits[edits.len() - 1];
+    let original = &w.original[path.as_str()].1;
+    tear(&w.store.join(path), original);
+    w.rollback().success();
+    w.assert_original();
+
+    // Once apply finished, the same damage is someone's change: refused, kept.
+    let w = Work::example();
+    w.apply().success();
+    let (path, after) = &edits[0];
+    tear(&w.store.join(path), &after.iter().rev().copied().collect::<Vec<u8>>());
+    w.rollback()
+        .code(3)
+        .stderr(predicate::str::contains("changed since apply"));
+}
+
+#[test]
+fn a_file_with_other_hard_links_is_never_written_through_them() {
+    // A store copied with `cp -al` shares its files with the survivor's own copy: apply
+    // must leave that copy as it was.
+    let w = Work::example();
+    let edits = in_place_edits(&w.plan);
+    let (path, _) = &edits[0];
+    let elsewhere = w.dir.path().join("survivor-copy-of-meta");
+    std::fs::hard_link(w.store.join(path), &elsewhere).unwrap();
+    let before = std::fs::read(&elsewhere).unwrap();
+    w.apply().success();
+    assert_eq!(std::fs::read(&elsewhere).unwrap(), before);
+    w.rollback().success();
+    assert_eq!(std::fs::read(&elsewhere).unwrap(), before);
+    w.assert_original();
 }

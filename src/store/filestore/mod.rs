@@ -178,7 +178,7 @@ pub enum BlockError {
     BadRecord {
         file: PathBuf,
         offset: usize,
-        reason: String,
+        reason: BadRecord,
     },
     #[error("{}: record at offset {offset} (seq {seq}) does not match its checksum", file.display())]
     Checksum {
@@ -368,7 +368,23 @@ struct Frame {
 
 enum Fail {
     Overrun,
-    Bad(String),
+    Bad(BadRecord),
+}
+
+/// Why a record fails the server's sanity checks. Typed, not formatted: resync tries the
+/// checks at every byte of a damaged block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadRecord {
+    #[error("length {0} is above {RL_BAD_THRESH}")]
+    TooLong(usize),
+    #[error("length {0} is below {EMPTY_RECORD_LEN}")]
+    TooShort(usize),
+    #[error("subject length {slen} does not fit in length {rl}")]
+    Subject { slen: usize, rl: usize },
+    #[error("subject length {slen} plus the headers length does not fit in length {rl}")]
+    SubjectAndHeaders { slen: usize, rl: usize },
+    #[error("headers length {hl} does not fit in length {rl}")]
+    Headers { hl: usize, rl: usize },
 }
 
 fn le_u32(b: &[u8], at: usize) -> u32 {
@@ -395,24 +411,19 @@ fn frame_at(buf: &[u8], i: usize) -> Result<Frame, Fail> {
     let rl = (rl_raw & !HBIT) as usize;
     let slen = usize::from(u16::from_le_bytes([hdr[20], hdr[21]]));
     if rl > RL_BAD_THRESH {
-        return Err(Fail::Bad(format!("length {rl} is above {RL_BAD_THRESH}")));
+        return Err(Fail::Bad(BadRecord::TooLong(rl)));
     }
     if rl < EMPTY_RECORD_LEN {
-        return Err(Fail::Bad(format!(
-            "length {rl} is below {EMPTY_RECORD_LEN}"
-        )));
+        return Err(Fail::Bad(BadRecord::TooShort(rl)));
     }
     let shlen = slen + if has_headers { 4 } else { 0 };
     let dlen = rl - MSG_HDR_SIZE;
     if shlen > dlen - CHECKSUM_SIZE {
-        return Err(Fail::Bad(format!(
-            "subject length {slen}{} does not fit in length {rl}",
-            if has_headers {
-                " plus the headers length"
-            } else {
-                ""
-            }
-        )));
+        return Err(Fail::Bad(if has_headers {
+            BadRecord::SubjectAndHeaders { slen, rl }
+        } else {
+            BadRecord::Subject { slen, rl }
+        }));
     }
     if rl > len - i {
         return Err(Fail::Overrun);
@@ -423,9 +434,7 @@ fn frame_at(buf: &[u8], i: usize) -> Result<Frame, Fail> {
         let hl = le_u32(buf, i + msg_start) as usize;
         let hstart = msg_start + 4;
         if hl > end - hstart {
-            return Err(Fail::Bad(format!(
-                "headers length {hl} does not fit in length {rl}"
-            )));
+            return Err(Fail::Bad(BadRecord::Headers { hl, rl }));
         }
         msg_start = hstart + hl;
         Some((hstart, hl))
