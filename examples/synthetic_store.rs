@@ -20,10 +20,7 @@ fn main() {
     std::fs::create_dir_all(dir).unwrap();
     synthetic::generate(
         std::path::Path::new(dir),
-        &synthetic::Shape {
-            streams,
-            block_bytes,
-        },
+        &synthetic::Shape::streams(streams, block_bytes),
     );
     println!("wrote {streams} streams to {dir}");
 }

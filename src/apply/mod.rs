@@ -14,6 +14,7 @@ mod lock;
 mod progress;
 pub mod record;
 pub mod rollback;
+pub mod standalone;
 pub mod status;
 pub mod transaction;
 

@@ -426,7 +426,7 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
         match state {
             DirState::InStore | DirState::Lost => continue,
             DirState::RestoredByCopy => {
-                durable::remove(&saved)?;
+                durable::remove(saved)?;
                 continue;
             }
             DirState::PartlyDeleted => durable::remove(&target)?,
@@ -441,10 +441,10 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
             Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
                 touched.push((r.path.clone(), None));
                 let staging = check::sibling(&target, "restore");
-                copy::copy_verified(&saved, &staging)?;
+                copy::copy_verified(saved, &staging)?;
                 durable::rename(&staging, &target)?;
                 durable::sync_dir(&parent_of_path(&target))?;
-                durable::remove(&saved)?;
+                durable::remove(saved)?;
             }
             Err(e) => return Err(ApplyError::io("move back", &saved)(e)),
         }

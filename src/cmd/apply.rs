@@ -6,6 +6,7 @@ use clap::Args;
 
 use super::output::{self, human_bytes, quote};
 use crate::apply::{self, check, ApplyOptions, Outcome};
+use crate::plan::Manifest;
 use crate::Error;
 
 /// Carry out a plan on its store, keeping everything needed to undo it
@@ -55,23 +56,64 @@ pub fn run(args: ApplyArgs) -> Result<(), Error> {
             backup_dir: args.backup_dir,
         },
     )?;
-    report(&outcome, args.json)
+    report(&outcome, &loaded.manifest, args.json)
+}
+
+/// What was written beside the backup for serving the store and moving its data.
+#[derive(Debug, serde::Serialize)]
+struct Next {
+    config: PathBuf,
+    restore_script: PathBuf,
+    #[serde(flatten)]
+    standalone: apply::standalone::Standalone,
+}
+
+/// Writes `standalone.conf` and `restore.sh` into the backup directory (once: a plan
+/// applied already keeps its files and passwords) and says where. Not writing them is a
+/// warning: the store is prepared whatever happens here.
+fn write_next(o: &Outcome, manifest: &Manifest) -> Option<Next> {
+    use apply::standalone::{self, Standalone};
+    let made = Standalone::of(&o.store, manifest).and_then(|s| {
+        let config = o.backup_dir.join(standalone::CONFIG_FILE);
+        let script = o.backup_dir.join(standalone::RESTORE_FILE);
+        if !(config.exists() && script.exists()) {
+            standalone::write(&o.backup_dir, &s)?;
+        }
+        Ok(Next {
+            config,
+            restore_script: script,
+            standalone: s,
+        })
+    });
+    match made {
+        Ok(next) => Some(next),
+        Err(e) => {
+            crate::term::eprintln(&format!(
+                "warning: could not write standalone.conf and restore.sh into `{}`: {e}; the store \
+                 is prepared all the same",
+                o.backup_dir.display()
+            ));
+            None
+        }
+    }
 }
 
 /// Prints what apply did: JSON, or a few lines saying what to do next.
-pub(crate) fn report(o: &Outcome, json: bool) -> Result<(), Error> {
+pub(crate) fn report(o: &Outcome, manifest: &Manifest, json: bool) -> Result<(), Error> {
+    let next = write_next(o, manifest);
     if json {
         let value = serde_json::json!({
             "schema": "js-recover/apply",
             "schema_version": 1,
             "result": o,
+            "next": next,
         });
         return output::report(&(serde_json::to_string_pretty(&value).expect("serializes") + "\n"));
     }
-    output::report(&text(o))
+    output::report(&text(o, next.as_ref()))
 }
 
-fn text(o: &Outcome) -> String {
+fn text(o: &Outcome, next: Option<&Next>) -> String {
     let store = o.store.display();
     let backup = o.backup_dir.display();
     let mut t = if o.already_applied {
@@ -90,20 +132,62 @@ fn text(o: &Outcome) -> String {
         )
     };
     t.push_str(&format!("backup: {backup}\n\n"));
-    t.push_str(&next_steps(&o.store, &o.backup_dir));
+    t.push_str(&next_steps(&o.store, &o.backup_dir, next));
     t
 }
 
-pub(crate) fn next_steps(store: &Path, backup: &Path) -> String {
-    format!(
+fn next_steps(store: &Path, backup: &Path, next: Option<&Next>) -> String {
+    let Some(next) = next else {
+        return format!(
+            "next:\n  \
+             1. start a standalone nats-server on it: the node's config without its `cluster` block,\n     \
+             with `jetstream {{ store_dir: {store} }}`\n  \
+             2. check it: `nats stream ls -a`, `nats consumer ls STREAM`\n  \
+             3. move the data: `nats account backup`, then `nats stream restore --replicas N` into the new cluster\n\
+             undo:\n  \
+             js-recover rollback {backup}   (stop the server first)\n",
+            store = serde_json::to_string(&store.to_string_lossy()).expect("a string serializes"),
+            backup = quote(backup)
+        );
+    };
+    let streams: usize = next.standalone.accounts.iter().map(|a| a.streams.len()).sum();
+    let accounts: Vec<&str> = next
+        .standalone
+        .accounts
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    let mut t = format!(
         "next:\n  \
-         1. start a standalone nats-server on it: the node's config without its `cluster` block,\n     \
-         with `jetstream {{ store_dir: {store} }}`\n  \
-         2. check it: `nats stream ls -a`, `nats consumer ls STREAM`\n  \
-         3. move the data: `nats account backup`, then `nats stream restore --replicas 3` into the new cluster\n\
-         undo:\n  \
-         js-recover rollback {backup}   (stop the server first)\n",
-        store = serde_json::to_string(&store.to_string_lossy()).expect("a string serializes"),
-        backup = quote(backup)
-    )
+         1. serve it (loopback only; use the survivor's nats-server version or newer):\n     \
+         nats-server -c {config}{key}\n  \
+         2. check it: {streams} stream{s} in account{a} {accounts}; `nats stream ls -a` (users and\n     \
+         passwords of each account are in the config)\n  \
+         3. move the data into the new cluster: read, then run {script}\n     \
+         (`nats account backup` per account, `nats stream restore --replicas N` per stream,\n     \
+         N as the lost cluster had it)\n  \
+         4. the old cluster's nodes must never rejoin: wipe them or keep them off the network\n",
+        config = quote(&next.config),
+        key = if next.standalone.encrypted {
+            "   (with JS_KEY set to the survivor's key)"
+        } else {
+            ""
+        },
+        s = if streams == 1 { "" } else { "s" },
+        a = if accounts.len() == 1 { "" } else { "s" },
+        accounts = accounts.join(", "),
+        script = quote(&next.restore_script),
+    );
+    if next.standalone.accounts.iter().any(|a| a.operator_mode) {
+        t.push_str(
+            "  operator mode: accounts are named by public keys; copy the operator, resolver and\n  \
+             system account settings from the survivor's config into the standalone one (see its\n  \
+             comments)\n",
+        );
+    }
+    t.push_str(&format!(
+        "undo:\n  js-recover rollback {}   (stop the server first)\n",
+        quote(backup)
+    ));
+    t
 }

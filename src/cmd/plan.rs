@@ -24,7 +24,8 @@ use crate::Error;
 ///
 /// The manifest (JSON) holds the exact before/after bytes, their SHA-256 and a readable
 /// diff of every file, and a fingerprint of every directory to remove. Nothing in the
-/// store is changed. A short summary goes to stderr.
+/// store is changed. A short summary goes to stderr; on a terminal without --out (or
+/// --json) only the summary is printed.
 ///
 /// Examples:
 ///   js-recover plan /srv/survivor --out plan.json
@@ -51,6 +52,19 @@ pub struct PlanArgs {
     /// Write the manifest to this file (outside the store) instead of stdout
     #[arg(long, short)]
     pub out: Option<PathBuf>,
+    /// Print the manifest (JSON) on stdout even when it is a terminal; without --out or
+    /// --json, a terminal gets the summary only and a pipe gets the manifest
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the manifest goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Destination {
+    File(PathBuf),
+    Stdout,
+    /// Stdout is a terminal and no --json: the summary only, the manifest nowhere.
+    SummaryOnly,
 }
 
 pub fn run(args: PlanArgs) -> Result<(), Error> {
@@ -60,13 +74,29 @@ pub fn run(args: PlanArgs) -> Result<(), Error> {
         ensure_outside(&store.root, out)?;
     }
     tracing::info!(changes = manifest.changes.len(), "planned");
-    let json =
-        serde_json::to_string_pretty(&manifest).expect("a manifest always serializes") + "\n";
-    match &args.out {
-        Some(out) => write_file_atomic(out, json.as_bytes())?,
-        None => stdout(&json)?,
+    let destination = match &args.out {
+        Some(out) => Destination::File(out.clone()),
+        None if args.json || !std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            Destination::Stdout
+        }
+        None => Destination::SummaryOnly,
+    };
+    if destination != Destination::SummaryOnly {
+        let json = serde_json::to_string_pretty(&manifest).expect("a manifest always serializes")
+            + "\n";
+        match &destination {
+            Destination::File(out) => write_file_atomic(out, json.as_bytes())?,
+            _ => stdout(&json)?,
+        }
     }
     crate::term::eprint(&summary(&manifest, args.out.as_ref()));
+    if destination == Destination::SummaryOnly && !manifest.changes.is_empty() {
+        crate::term::eprintln(&format!(
+            "no manifest written (stdout is a terminal): `js-recover plan {} --out plan.json` \
+             writes it for review and apply (--json prints it here)",
+            super::quote(&args.store)
+        ));
+    }
     args.planning.check_complete(&manifest)
 }
 
@@ -126,6 +156,19 @@ pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
                 ));
             }
         }
+        let count = |f: fn(&Change) -> bool| m.changes.iter().filter(|c| f(c)).count();
+        let kinds = [
+            (count(|c| matches!(c, Change::Edit(_))), "file edit", "file edits"),
+            (count(|c| matches!(c, Change::Mkdir(_))), "new directory", "new directories"),
+            (count(|c| matches!(c, Change::Copy(_))), "copy", "copies"),
+            (count(|c| matches!(c, Change::Remove(_))), "removal", "removals"),
+        ];
+        let kinds: Vec<String> = kinds
+            .iter()
+            .filter(|(n, _, _)| *n > 0)
+            .map(|(n, one, many)| format!("{} {}", thousands(*n), if *n == 1 { one } else { many }))
+            .collect();
+        text.push_str(&format!("plan: changes: {}\n", kinds.join(", ")));
         // A store can have thousands of streams: list a screenful, the manifest has the rest.
         const LISTED: usize = 30;
         for c in m.changes.iter().take(LISTED) {
@@ -146,13 +189,30 @@ pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
         }
         if m.changes.len() > LISTED {
             text.push_str(&format!(
-                "  ... and {} more changes in the manifest\n",
-                m.changes.len() - LISTED
+                "  ... and {} more (see the manifest)\n",
+                thousands(m.changes.len() - LISTED)
             ));
         }
     }
-    for w in &m.warnings {
+    // Thousands of streams can mean thousands of warnings: a screenful, counted by kind.
+    const WARNINGS_LISTED: usize = 20;
+    for w in m.warnings.iter().take(WARNINGS_LISTED) {
         text.push_str(&format!("warning: {}\n", w.message));
+    }
+    if m.warnings.len() > WARNINGS_LISTED {
+        let mut by_code: std::collections::BTreeMap<&str, usize> = Default::default();
+        for w in &m.warnings[WARNINGS_LISTED..] {
+            *by_code.entry(w.code.as_str()).or_default() += 1;
+        }
+        let counts: Vec<String> = by_code
+            .iter()
+            .map(|(code, n)| format!("{} {code}", thousands(*n)))
+            .collect();
+        text.push_str(&format!(
+            "warning: ... and {} more ({}; see the manifest's `warnings`)\n",
+            thousands(m.warnings.len() - WARNINGS_LISTED),
+            counts.join(", ")
+        ));
     }
     if let Some(out) = out {
         text.push_str(&format!(
@@ -162,4 +222,28 @@ pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
         ));
     }
     text
+}
+
+/// `4990` -> `4,990`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(4990), "4,990");
+        assert_eq!(super::thousands(1234567), "1,234,567");
+    }
 }

@@ -65,7 +65,7 @@ pub fn run(args: PrepareArgs) -> Result<(), Error> {
             backup_dir: args.backup_dir,
         },
     )?;
-    super::apply::report(&outcome, args.json)
+    super::apply::report(&outcome, &loaded.manifest, args.json)
 }
 
 fn dry_run_text(m: &plan::Manifest) -> String {

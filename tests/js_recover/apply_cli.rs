@@ -29,10 +29,7 @@ impl Work {
         Work::with(|store| {
             generate(
                 store,
-                &Shape {
-                    streams,
-                    block_bytes: 4096,
-                },
+                &Shape::streams(streams, 4096),
             )
         })
     }

@@ -16,5 +16,6 @@ mod fixtures;
 mod in_use;
 mod matrix;
 mod output;
+mod serve;
 mod support;
 mod survivors;

@@ -130,3 +130,45 @@ fn a_report_that_cannot_be_written_is_a_warning_once_the_store_changed() {
     );
     w.assert_original();
 }
+
+/// Runs `js-recover ARGS` with stdout and stderr on a terminal (`script` gives it one);
+/// returns what the terminal showed.
+fn on_a_terminal(args: &[&std::ffi::OsStr]) -> String {
+    let bin = assert_cmd::cargo::cargo_bin("js-recover");
+    let mut line = crate::support::fsutil::shell_quote(bin.as_os_str());
+    for a in args {
+        line.push(' ');
+        line.push_str(&crate::support::fsutil::shell_quote(a));
+    }
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("JS_RECOVER_NOW", "2026-11-21T12:00:00Z")
+        .env("COLUMNS", "80")
+        .env_remove("JS_RECOVER_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+}
+
+#[test]
+fn plan_on_a_terminal_prints_the_summary_not_the_manifest() {
+    let w = Work::synthetic(5000);
+    let shown = on_a_terminal(&["plan".as_ref(), w.store.as_os_str()]);
+    assert!(!shown.contains("\"schema\""), "{shown}");
+    assert!(shown.contains("no manifest written"), "{shown}");
+    assert!(
+        shown.contains("plan: changes: 15,000 file edits, 1 removal"),
+        "{shown}"
+    );
+    assert!(shown.contains("... and 14,971 more (see the manifest)"), "{shown}");
+    assert!(shown.lines().count() < 60, "{} lines", shown.lines().count());
+    // --json prints the manifest there; a pipe gets it without asking.
+    let shown = on_a_terminal(&["plan".as_ref(), w.store.as_os_str(), "--json".as_ref()]);
+    assert!(shown.contains("\"schema\": \"js-recover/plan\""), "{}", &shown[..200]);
+    let piped = js_recover().arg("plan").arg(&w.store).output().unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&piped.stdout).unwrap();
+    assert_eq!(m["summary"]["streams"], 5000);
+    assert_same_tree(&w.original, &tree(&w.store));
+}

@@ -42,3 +42,9 @@ fn copy_mtime(from: &Path, to: &Path) {
         .and_then(|f| f.set_modified(mtime))
         .unwrap_or_else(|e| panic!("set mtime of `{}`: {e}", to.display()));
 }
+
+/// `s` as one word for `sh -c`.
+pub fn shell_quote(s: &std::ffi::OsStr) -> String {
+    let s = s.to_string_lossy();
+    format!("'{}'", s.replace('\'', "'\\''"))
+}

@@ -14,6 +14,22 @@ pub struct Shape {
     pub streams: usize,
     /// Bytes in each stream's message block.
     pub block_bytes: usize,
+    /// Durable consumers per stream (`C`, `C1`, `C2`...; every other one explicitly R3).
+    pub consumers: usize,
+    /// Bytes of Raft log in each stream's group.
+    pub wal_bytes: usize,
+}
+
+impl Shape {
+    /// `streams` streams, each with one consumer and a small Raft log.
+    pub fn streams(streams: usize, block_bytes: usize) -> Shape {
+        Shape {
+            streams,
+            block_bytes,
+            consumers: 1,
+            wal_bytes: 256,
+        }
+    }
 }
 
 fn write(path: &Path, bytes: &[u8], mode: u32) {
@@ -26,6 +42,7 @@ fn write(path: &Path, bytes: &[u8], mode: u32) {
 pub fn generate(root: &Path, shape: &Shape) {
     let js = root.join("jetstream");
     let block = vec![0xA5u8; shape.block_bytes];
+    let wal = vec![0x5Au8; shape.wal_bytes];
     for i in 0..shape.streams {
         let name = format!("S{i:05}");
         // Modes vary as they do on stores copied around by hand.
@@ -43,22 +60,26 @@ pub fn generate(root: &Path, shape: &Shape) {
             mode,
         );
         write(&dir.join("msgs/1.blk"), &block, 0o600);
-        let consumer = format!(
-            r#"{{"Created":"2026-11-21T12:00:00Z","Name":"C","durable_name":"C","name":"C","ack_policy":"explicit","num_replicas":{}}}"#,
-            if i % 2 == 0 { 3 } else { 0 }
-        );
-        write(&dir.join("obs/C/meta.inf"), consumer.as_bytes(), 0o600);
-        write(
-            &dir.join("obs/C/meta.sum"),
-            meta_sum(&consumer_key(&name, "C"), consumer.as_bytes()).as_bytes(),
-            0o600,
-        );
-        write(&dir.join("obs/C/o.dat"), &[1, 2, 3], 0o600);
+        for j in 0..shape.consumers {
+            let c = if j == 0 { "C".to_string() } else { format!("C{j}") };
+            let consumer = format!(
+                r#"{{"Created":"2026-11-21T12:00:00Z","Name":"{c}","durable_name":"{c}","name":"{c}","ack_policy":"explicit","num_replicas":{}}}"#,
+                if (i + j) % 2 == 0 { 3 } else { 0 }
+            );
+            let obs = dir.join("obs").join(&c);
+            write(&obs.join("meta.inf"), consumer.as_bytes(), 0o600);
+            write(
+                &obs.join("meta.sum"),
+                meta_sum(&consumer_key(&name, &c), consumer.as_bytes()).as_bytes(),
+                0o600,
+            );
+            write(&obs.join("o.dat"), &[1, 2, 3], 0o600);
+        }
         let group = js.join(format!("$SYS/_js_/S-R3F-{i:05}"));
         write(&group.join("peers.idx"), b"peers", 0o600);
         write(
             &group.join("msgs/1.blk"),
-            &block[..block.len().min(256)],
+            &wal,
             0o600,
         );
     }

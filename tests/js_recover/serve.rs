@@ -1,0 +1,171 @@
+//! After apply: the `standalone.conf` apply writes beside the backup serves the prepared
+//! store on a real nats-server (no test-side config), and `restore.sh` names every stream
+//! the store holds with the replicas it had in the lost cluster.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::fixtures::{example_store_path, js_recover};
+use crate::support::fsutil::copy_tree;
+use crate::support::net::free_port;
+use crate::support::{Server, ServerSpec, Standalone, SysAccount};
+
+/// The release that wrote the example store.
+const VERSION: &str = "2.12.8";
+
+/// (account, stream) -> (messages, consumers), as `/jsz` reports them.
+type Served = BTreeMap<(String, String), (u64, u64)>;
+
+async fn served(server: &Server) -> Served {
+    let jsz = server
+        .jsz("accounts=true&streams=true")
+        .await
+        .expect("/jsz answers");
+    let mut out = Served::new();
+    for account in jsz["account_details"].as_array().into_iter().flatten() {
+        for s in account["stream_detail"].as_array().into_iter().flatten() {
+            out.insert(
+                (
+                    account["name"].as_str().unwrap().to_string(),
+                    s["name"].as_str().unwrap().to_string(),
+                ),
+                (
+                    s["state"]["messages"].as_u64().unwrap(),
+                    s["state"]["consumer_count"].as_u64().unwrap(),
+                ),
+            );
+        }
+    }
+    out
+}
+
+fn prepare(store: &Path, backup: &Path) -> Value {
+    let out = js_recover()
+        .args(["prepare", "--json"])
+        .arg(store)
+        .arg("--backup-dir")
+        .arg(backup)
+        .assert()
+        .success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_written_standalone_config_serves_every_stream_and_restore_names_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, backup) = (dir.path().join("store"), dir.path().join("backup"));
+    copy_tree(&example_store_path(), &store);
+    let report = prepare(&store, &backup);
+    let config_path = backup.join("standalone.conf");
+    assert_eq!(report["next"]["config"], config_path.display().to_string());
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    for block in ["cluster", "gateway", "leafnodes", "routes"] {
+        assert!(
+            !config.lines().any(|l| l.trim_start().starts_with(block)),
+            "{block}: {config}"
+        );
+    }
+    assert!(config.contains("listen: 127.0.0.1:4222"), "{config}");
+
+    // The config as written; only its port moves (tests run side by side).
+    let (port, http_port) = (free_port(), free_port());
+    let server = Server::start(ServerSpec {
+        version: VERSION.into(),
+        name: "written".into(),
+        work_dir: dir.path().join("written"),
+        port,
+        http_port,
+        config: config.replace(
+            "listen: 127.0.0.1:4222",
+            &format!("listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{http_port}"),
+        ),
+    })
+    .await;
+    let got = served(&server).await;
+    // Each account's user and password from the file let a client in.
+    for account in report["next"]["accounts"].as_array().unwrap() {
+        let name = account["name"].as_str().unwrap();
+        let password = config
+            .split(&format!("{name}: {{"))
+            .nth(1)
+            .and_then(|rest| rest.split("password: \"").nth(1))
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no password for {name}: {config}"));
+        let client = async_nats::ConnectOptions::with_user_and_password(
+            account["user"].as_str().unwrap().into(),
+            password.into(),
+        )
+        .connect(server.url())
+        .await
+        .unwrap_or_else(|e| panic!("account {name}: {e}"));
+        let js = async_nats::jetstream::new(client);
+        let mut names = js.stream_names();
+        let mut listed = Vec::new();
+        while let Some(n) = futures::StreamExt::next(&mut names).await {
+            listed.push(n.unwrap());
+        }
+        let expected: Vec<&str> = got
+            .keys()
+            .filter(|(a, _)| a == name)
+            .map(|(_, s)| s.as_str())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, expected, "account {name}");
+    }
+    drop(server);
+
+    // The same as a server configured by hand (the tests' accounts) serves.
+    let other = dir.path().join("other");
+    copy_tree(&example_store_path(), &other);
+    prepare(&other, &dir.path().join("other-backup"));
+    let by_hand = Standalone::start(VERSION, &other, SysAccount::Default).await;
+    let want = served(&by_hand.server).await;
+    drop(by_hand);
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 6, "{got:?}");
+
+    // restore.sh: a backup per account, a restore per stream, with the replicas the
+    // cluster had (the plan's inventory).
+    let script = std::fs::read_to_string(backup.join("restore.sh")).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).unwrap()).unwrap();
+    let mut had = BTreeMap::new();
+    for s in manifest["inventory"]["streams"].as_array().unwrap() {
+        if s["class"] != "missing" {
+            had.insert(
+                (
+                    s["account"].as_str().unwrap().to_string(),
+                    s["name"].as_str().unwrap().to_string(),
+                ),
+                s["replicas"].as_i64().unwrap(),
+            );
+        }
+    }
+    let mut restores = BTreeMap::new();
+    for line in script.lines().filter(|l| l.contains(" stream restore ")) {
+        let path = line.split("stream restore \"$EXPORT\"/").nth(1).unwrap();
+        let (path, replicas) = path.split_once(" --replicas ").unwrap();
+        let (account, stream) = path.split_once('/').unwrap();
+        restores.insert(
+            (account.to_string(), stream.to_string()),
+            replicas.parse::<i64>().unwrap(),
+        );
+    }
+    let accounts: std::collections::BTreeSet<&String> = got.keys().map(|(a, _)| a).collect();
+    for a in accounts {
+        assert!(
+            script.contains(&format!("account backup \"$EXPORT\"/{a} --force")),
+            "{script}"
+        );
+    }
+    assert_eq!(
+        restores.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>()
+    );
+    for (key, replicas) in &restores {
+        assert_eq!(Some(replicas), had.get(key), "{key:?}: {script}");
+    }
+    assert!(restores.values().any(|r| *r == 3), "{restores:?}");
+}
