@@ -14,6 +14,8 @@
 //!                           position in the manifest's `changes`
 //!   removed/<index>.partial a copy in progress (only when the backup is on another filesystem)
 //!   displaced/              what `rollback --force` moved aside instead of overwriting
+//!   standalone.conf         a nats-server config serving the prepared store (after apply;
+//!   restore.sh              and the commands that move its streams: see [`super::standalone`])
 //! ```
 //!
 //! The originals are kept content-addressed in one pack rather than one file each: a store

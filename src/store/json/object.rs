@@ -246,6 +246,8 @@ pub fn parse_object(bytes: &[u8]) -> Result<Object, JsonError> {
             i = skip_ws(bytes, i + 1);
         }
     }
+    // Thousands of these live at once (one per meta.inf): no spare capacity.
+    members.shrink_to_fit();
     Ok(Object {
         members,
         source: bytes.to_vec(),
