@@ -191,6 +191,11 @@ impl Originals {
         Originals { pack, index }
     }
 
+    /// Where the original with this SHA-256 is in the pack: (offset, length).
+    pub fn locate(&self, sha256: &str) -> Option<(usize, usize)> {
+        self.index.get(sha256).copied()
+    }
+
     /// The original with this SHA-256, if the pack holds it intact.
     pub fn get(&self, sha256: &str) -> Option<&[u8]> {
         let (offset, len) = *self.index.get(sha256)?;

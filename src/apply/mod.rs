@@ -20,5 +20,5 @@ pub mod transaction;
 
 pub use error::{ApplyError, BackupProblem, Found, Left, ManifestProblem, Mismatch};
 pub use rollback::{rollback, RollbackOptions, RolledBack};
-pub use status::{status, Status};
+pub use status::{saved, status, Saved, Status};
 pub use transaction::{apply, ApplyOptions, Outcome};

@@ -12,7 +12,12 @@
 //! `in_store` or `in_backup`, of directories the plan creates that exist (`dirs_made`),
 //! directories copied in from other survivors in place (`copies_placed`) or staged
 //! (`copies_staged`), leftover temporary files, `changed_since_apply`, and `matches`:
-//! `applied`, `original` or `neither`.
+//! `applied`, `original` or `neither`. With `--files`, `files` lists what the backup holds:
+//! `originals` (`path`, `bytes`, `mode`, `sha256`, and `pack_offset`: where its bytes are in
+//! `originals.pack`, null when the pack lacks them), `created` (files apply created, which
+//! rollback deletes), `removed` (`path`, `saved_as` relative to the backup directory,
+//! `files`, `bytes`, `in_backup`) and `copied` (directories copied in from other survivors:
+//! `path`, `source`).
 
 use std::path::PathBuf;
 
@@ -271,4 +276,87 @@ fn detail(e: &Event) -> String {
             displaced.len()
         ),
     }
+}
+
+/// What a backup directory holds, file by file (`status --files`).
+#[derive(Debug, Serialize)]
+pub struct Saved {
+    pub originals: Vec<SavedOriginal>,
+    pub created: Vec<String>,
+    pub removed: Vec<SavedDir>,
+    pub copied: Vec<CopiedDir>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SavedOriginal {
+    /// In the store.
+    pub path: String,
+    pub bytes: u64,
+    /// Octal permission bits (`0640`).
+    pub mode: String,
+    pub sha256: String,
+    /// Where its bytes start in `originals.pack` (`bytes` long).
+    pub pack_offset: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SavedDir {
+    pub path: String,
+    /// Relative to the backup directory (`removed/<index>`).
+    pub saved_as: String,
+    pub files: u64,
+    pub bytes: u64,
+    /// Whether it is in the backup now (not moved back).
+    pub in_backup: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CopiedDir {
+    pub path: String,
+    pub source: String,
+}
+
+/// Lists what the backup directory `dir` holds.
+pub fn saved(dir: &std::path::Path) -> Result<Saved, ApplyError> {
+    use crate::plan::Change;
+    let record = Record::open(dir, true)?;
+    let pack = backup::Originals::read(&record.backup);
+    let m = &record.loaded.manifest;
+    let copies = super::check::Copies::of(m);
+    let mut out = Saved {
+        originals: Vec::new(),
+        created: Vec::new(),
+        removed: Vec::new(),
+        copied: Vec::new(),
+    };
+    for (index, change) in m.changes.iter().enumerate() {
+        if copies.containing(index, change.path()).is_some() {
+            continue;
+        }
+        match change {
+            Change::Edit(e) => match &e.before_sha256 {
+                Some(sha) => out.originals.push(SavedOriginal {
+                    path: e.path.clone(),
+                    bytes: e.before_bytes().ok().flatten().map_or(0, |b| b.len() as u64),
+                    mode: format!("{:04o}", e.mode & 0o7777),
+                    sha256: sha.clone(),
+                    pack_offset: pack.locate(sha).map(|(offset, _)| offset as u64),
+                }),
+                None => out.created.push(e.path.clone()),
+            },
+            Change::Remove(r) => out.removed.push(SavedDir {
+                path: r.path.clone(),
+                saved_as: format!("removed/{index}"),
+                files: r.files,
+                bytes: r.bytes,
+                in_backup: record.backup.removed(index).symlink_metadata().is_ok(),
+            }),
+            Change::Copy(c) => out.copied.push(CopiedDir {
+                path: c.path.clone(),
+                source: c.source_dir().display().to_string(),
+            }),
+            Change::Mkdir(_) => {}
+        }
+    }
+    Ok(out)
 }

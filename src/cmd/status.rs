@@ -19,6 +19,11 @@ use crate::Error;
 /// Examples:
 ///   js-recover status /srv/survivor.js-recover-20261121T120000Z
 ///   js-recover status /srv/survivor.js-recover-20261121T120000Z --json | jq .store_check
+///   js-recover status /srv/survivor.js-recover-20261121T120000Z --files
+///
+/// --files lists what the backup holds: every original with its path, size and place in
+/// originals.pack, the files apply created, and the directories it moved into the backup;
+/// and how to take one original back by hand.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct StatusArgs {
@@ -27,14 +32,30 @@ pub struct StatusArgs {
     /// Print the status as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// Also list every saved original, created file and removed directory
+    #[arg(long)]
+    pub files: bool,
 }
 
 pub fn run(args: StatusArgs) -> Result<(), Error> {
     let status = apply::status(&args.backup_dir)?;
-    if args.json {
-        stdout(&(serde_json::to_string_pretty(&status).expect("serializes") + "\n"))?;
+    let files = if args.files {
+        Some(apply::saved(&args.backup_dir)?)
     } else {
-        stdout(&text(&status))?;
+        None
+    };
+    if args.json {
+        let mut value = serde_json::to_value(&status).expect("serializes");
+        if let Some(files) = &files {
+            value["files"] = serde_json::to_value(files).expect("serializes");
+        }
+        stdout(&(serde_json::to_string_pretty(&value).expect("serializes") + "\n"))?;
+    } else {
+        let mut t = text(&status);
+        if let Some(files) = &files {
+            t.push_str(&files_text(&status, files));
+        }
+        stdout(&t)?;
     }
     match &status.journal.problem {
         Some(problem) => Err(ApplyError::invalid(&status.backup_dir)(
@@ -136,5 +157,46 @@ fn text(s: &Status) -> String {
         ),
         _ => String::new(),
     });
+    t
+}
+
+fn files_text(s: &Status, f: &apply::Saved) -> String {
+    let mut t = String::from("\nsaved in this backup:\n");
+    for o in &f.originals {
+        t.push_str(&format!(
+            "  original  {}  ({} bytes, mode {}{})\n",
+            o.path,
+            o.bytes,
+            o.mode,
+            match o.pack_offset {
+                Some(at) => format!(", originals.pack at {at}"),
+                None => ", only in manifest.json".into(),
+            }
+        ));
+    }
+    for c in &f.created {
+        t.push_str(&format!("  created   {c}  (rollback deletes it)\n"));
+    }
+    for r in &f.removed {
+        t.push_str(&format!(
+            "  removed   {}  -> {}  ({} files, {}){}\n",
+            r.path,
+            r.saved_as,
+            r.files,
+            super::output::human_bytes(r.bytes),
+            if r.in_backup { "" } else { "  (not in the backup now)" }
+        ));
+    }
+    for c in &f.copied {
+        t.push_str(&format!("  copied    {}  from {}  (rollback takes it out)\n", c.path, c.source));
+    }
+    t.push_str(&format!(
+        "\none original by hand (stop any server on the store first):\n  \
+         tail -c +$((OFFSET + 1)) {pack} | head -c BYTES > STORE/PATH\n  \
+         sha256sum STORE/PATH   # must print the original's sha256 (--json lists them)\n\
+         `js-recover rollback {backup}` puts everything back at once.\n",
+        pack = super::quote(&s.backup_dir.join("originals.pack")),
+        backup = super::quote(&s.backup_dir),
+    ));
     t
 }

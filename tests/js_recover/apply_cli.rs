@@ -955,3 +955,45 @@ fn a_file_with_other_hard_links_is_never_written_through_them() {
     assert_eq!(std::fs::read(&elsewhere).unwrap(), before);
     w.assert_original();
 }
+
+#[test]
+fn status_files_lists_every_original_where_the_pack_holds_it() {
+    let w = Work::example();
+    w.apply().success();
+    let out = js_recover()
+        .args(["status", "--json", "--files"])
+        .arg(w.backup())
+        .assert()
+        .success();
+    let status: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let pack = std::fs::read(w.backup().join("originals.pack")).unwrap();
+    let originals = status["files"]["originals"].as_array().unwrap();
+    assert!(!originals.is_empty());
+    for o in originals {
+        let path = o["path"].as_str().unwrap();
+        let at = o["pack_offset"].as_u64().unwrap() as usize;
+        let len = o["bytes"].as_u64().unwrap() as usize;
+        // The bytes where status says, taken by hand, are the file as it was.
+        assert_eq!(&pack[at..at + len], &w.original[path].1[..], "{path}");
+        assert_eq!(
+            o["mode"].as_str().unwrap(),
+            format!("{:04o}", w.original[path].0 & 0o7777)
+        );
+    }
+    for c in status["files"]["created"].as_array().unwrap() {
+        assert!(!w.original.contains_key(c.as_str().unwrap()));
+    }
+    let removed = status["files"]["removed"].as_array().unwrap();
+    assert_eq!(removed.len(), 1);
+    assert!(w
+        .backup()
+        .join(removed[0]["saved_as"].as_str().unwrap())
+        .is_dir());
+    js_recover()
+        .args(["status", "--files"])
+        .arg(w.backup())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("saved in this backup:"))
+        .stdout(predicate::str::contains("tail -c +$((OFFSET + 1))"));
+}
