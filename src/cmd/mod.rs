@@ -6,8 +6,10 @@ use clap::{Parser, Subcommand};
 use crate::Error;
 
 mod apply;
+mod completions;
 mod inspect;
 mod keys;
+mod man;
 mod names;
 mod output;
 mod plan;
@@ -49,13 +51,25 @@ Exit codes (each says what state the store is in):
      open, or another js-recover)
   5  refused: not a backup directory apply made, or its journal does not verify
   6  failed part-way and the store is left changed: see `status`, then run `rollback`
-  7  --require-complete: the store lacks part of what the lost cluster had";
+  7  --require-complete: the store lacks part of what the lost cluster had
+  8  refused: survivors' copies of a stream or consumer disagree (--from); --prefer decides
+
+Also: `js-recover completions SHELL`, `js-recover man`.";
 
 #[derive(Debug, Parser)]
-#[command(name = "js-recover", version, about = ABOUT, after_help = AFTER_HELP)]
+#[command(
+    name = "js-recover",
+    version,
+    about = ABOUT,
+    after_help = AFTER_HELP,
+    disable_help_flag = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Print help, with the examples (-h and --help alike)
+    #[arg(short = 'h', long = "help", global = true, action = clap::ArgAction::HelpLong)]
+    pub help: Option<bool>,
     /// Log what is being done to stderr (-vv for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -69,6 +83,8 @@ pub enum Command {
     Rollback(RollbackArgs),
     Status(StatusArgs),
     Prepare(PrepareArgs),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
 }
 
 /// Runs the parsed command line.
@@ -80,6 +96,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Rollback(args) => rollback::run(args),
         Command::Status(args) => status::run(args),
         Command::Prepare(args) => prepare::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 

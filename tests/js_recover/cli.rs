@@ -523,3 +523,45 @@ fn warnings_name_the_data_at_risk() {
         .iter()
         .any(|w| w["code"] == "consumer-ahead-of-stream"));
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_line_definition() {
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef js-recover"), ("fish", "complete -c js-recover")] {
+        let out = js_recover().args(["completions", shell]).assert().success();
+        let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(text.contains(marker), "{shell}: {}", &text[..text.len().min(300)]);
+        for sub in ["inspect", "plan", "apply", "rollback", "status", "prepare"] {
+            assert!(text.contains(sub), "{shell} lacks {sub}");
+        }
+    }
+    let page = js_recover().arg("man").assert().success();
+    let page = String::from_utf8_lossy(&page.get_output().stdout).into_owned();
+    assert!(page.starts_with(".ie") || page.contains(".TH js-recover"), "{}", &page[..200]);
+    let dir = tempfile::tempdir().unwrap();
+    js_recover()
+        .args(["man", "--out-dir"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    for sub in ["inspect", "plan", "apply", "rollback", "status", "prepare"] {
+        let p = dir.path().join(format!("js-recover-{sub}.1"));
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains("Examples"), "{sub}: {text}");
+    }
+    js_recover()
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn short_help_shows_the_examples_of_every_subcommand() {
+    for sub in ["inspect", "plan", "apply", "rollback", "status", "prepare", "completions", "man"] {
+        let out = js_recover().args([sub, "-h"]).assert().success();
+        let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(text.contains("Examples:"), "{sub} -h: {text}");
+        assert!(text.contains("js-recover "), "{sub} -h: {text}");
+    }
+    let out = js_recover().arg("-h").assert().success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("Exit codes"));
+}
