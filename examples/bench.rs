@@ -80,7 +80,9 @@ fn args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        let value = it
+            .next()
+            .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
         match flag.as_str() {
             "--sizes" => a.sizes = value.split(',').map(str::to_string).collect(),
             "--rounds" => a.rounds = value.parse().unwrap_or_else(|_| usage("--rounds N")),
@@ -130,7 +132,10 @@ fn js_recover() -> PathBuf {
         .map(|d| d.join("js-recover"))
         .expect("target/<profile>/examples/");
     if !bin.is_file() {
-        usage(&format!("{} is missing: run `cargo build --release` first", bin.display()));
+        usage(&format!(
+            "{} is missing: run `cargo build --release` first",
+            bin.display()
+        ));
     }
     bin
 }
@@ -208,7 +213,10 @@ fn main() {
             std::fs::create_dir_all(&tmp).unwrap();
             synthetic::generate(&tmp, &shape);
             std::fs::rename(&tmp, &gold).unwrap();
-            eprintln!("generated {size} in {:.1}s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "generated {size} in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
         }
         let store = a.work.join("run");
         let plan = a.work.join("plan.json");
@@ -234,7 +242,11 @@ fn main() {
                     }
                     Step::Plan => {
                         fresh(&gold, &store);
-                        run(Command::new(&jsr).arg("plan").arg(&store).arg("--out").arg(&plan))
+                        run(Command::new(&jsr)
+                            .arg("plan")
+                            .arg(&store)
+                            .arg("--out")
+                            .arg(&plan))
                     }
                     Step::Apply => {
                         let _ = std::fs::remove_dir_all(&applied);
@@ -251,7 +263,11 @@ fn main() {
                         run(Command::new(&jsr).arg("rollback").arg(&applied))
                     }
                 };
-                eprintln!("{size} round {round}: {} {:.2}s", step.label(), cost.seconds);
+                eprintln!(
+                    "{size} round {round}: {} {:.2}s",
+                    step.label(),
+                    cost.seconds
+                );
                 costs.push((step, cost));
             }
         }

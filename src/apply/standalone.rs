@@ -63,14 +63,7 @@ pub struct Standalone {
     pub accounts: Vec<Account>,
 }
 
-/// Whether an account directory name is an account public key (operator mode).
-pub fn is_account_key(name: &str) -> bool {
-    name.len() == 56
-        && name.starts_with('A')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
-}
+pub use crate::store::is_account_key;
 
 impl Standalone {
     /// The prepared store at `store` (read by directory names only: encrypted stores too),
@@ -206,7 +199,9 @@ impl Standalone {
             let dir = format!("\"$EXPORT\"/{}", shell_quote(&a.name));
             out.push_str(&format!("# account {}\n", a.name));
             let auth = match (&a.user, &a.password) {
-                (Some(u), Some(p)) => format!(" --user {} --password {}", shell_quote(u), shell_quote(p)),
+                (Some(u), Some(p)) => {
+                    format!(" --user {} --password {}", shell_quote(u), shell_quote(p))
+                }
                 _ if a.operator_mode => {
                     " --creds ACCOUNT.creds  # a user of this account (operator mode)".to_string()
                 }
@@ -375,7 +370,10 @@ mod tests {
         assert!(conf.contains("key: $JS_KEY"));
         assert!(conf.contains("A: {\n    jetstream: enabled"));
         let script = s.restore_script(Path::new("/b/standalone.conf"));
-        assert!(script.contains("account backup \"$EXPORT\"/A --force"), "{script}");
+        assert!(
+            script.contains("account backup \"$EXPORT\"/A --force"),
+            "{script}"
+        );
         assert!(script.contains("stream restore \"$EXPORT\"/A/ORDERS --replicas 3"));
     }
 }

@@ -150,7 +150,12 @@ fn next_steps(store: &Path, backup: &Path, next: Option<&Next>) -> String {
             backup = quote(backup)
         );
     };
-    let streams: usize = next.standalone.accounts.iter().map(|a| a.streams.len()).sum();
+    let streams: usize = next
+        .standalone
+        .accounts
+        .iter()
+        .map(|a| a.streams.len())
+        .sum();
     let accounts: Vec<&str> = next
         .standalone
         .accounts

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::Value;
 
-use super::output::{human_bytes, stdout, table};
+use super::output::{count, human_bytes, stdout, table, table_within, wrap};
 use crate::plan::survivors;
 use crate::plan::tail::TailMode;
 use crate::plan::RaftView;
@@ -132,18 +132,22 @@ struct Inspected {
 
 fn render(inspected: &Inspected) -> String {
     let report = &inspected.report;
-    let mut out = format!(
-        "store `{}`\n{}\n",
-        report.store,
-        report.inventory.headline()
-    );
+    let width = super::output::width();
+    let mut out = format!("store `{}`\n", report.store);
+    out.push_str(&wrap(&report.inventory.headline(), width, "", "  "));
     let tail = &report.tail;
     if !tail.streams.is_empty() || !tail.consumers.is_empty() {
         let messages: usize = tail.streams.iter().map(|s| s.messages).sum();
-        out.push_str(&format!(
-            "this node's Raft logs hold {messages} messages and the newer state of {} consumers that \
-             the store lacks; `plan` writes them back\n",
-            tail.consumers.len()
+        out.push_str(&wrap(
+            &format!(
+                "this node's Raft logs hold {} and the newer state of {} that the store lacks; \
+                 `plan` writes them back",
+                count(messages, "message", "messages"),
+                count(tail.consumers.len(), "consumer", "consumers")
+            ),
+            width,
+            "",
+            "  ",
         ));
     }
     if report.accounts.iter().all(|a| a.streams.is_empty()) {
@@ -152,72 +156,93 @@ fn render(inspected: &Inspected) -> String {
     for account in &report.accounts {
         let consumers: usize = account.streams.iter().map(|s| s.consumers.len()).sum();
         out.push_str(&format!(
-            "\naccount {}  ({} streams, {} consumers)\n",
+            "\naccount {}  ({}, {})\n",
             account.name,
-            account.streams.len(),
-            consumers
+            count(account.streams.len(), "stream", "streams"),
+            count(consumers, "consumer", "consumers")
         ));
         if account.streams.is_empty() {
             continue;
         }
         let mut rows = vec![[
             "STREAM",
-            "REPLICAS",
-            "PLACEMENT",
+            "R",
             "RETENTION",
-            "STORAGE",
             "MESSAGES",
             "BYTES",
             "SEQUENCES",
+            "META",
+            "CHECKSUM",
+            "STORAGE",
+            "PLACEMENT",
+        ]
+        .map(String::from)
+        .to_vec()];
+        rows.extend(account.streams.iter().map(stream_row));
+        // Narrow terminals lose placement, then storage, then bytes.
+        out.push_str(&table_within(&rows, "  ", width, &[9, 8, 4]));
+        if consumers == 0 {
+            continue;
+        }
+        let mut rows = vec![[
+            "CONSUMER",
+            "OF STREAM",
+            "R",
+            "ACK",
+            "UNACKED",
+            "ACK FLOOR",
+            "DELIVERED",
             "META",
             "CHECKSUM",
         ]
         .map(String::from)
         .to_vec()];
         for s in &account.streams {
-            rows.push(stream_row(s));
             for c in &s.consumers {
                 let replicas = match c.replicas {
-                    Some(0) => "0 (as stream)".to_string(),
+                    Some(0) => "as stream".to_string(),
                     Some(n) => n.to_string(),
                     None => "?".into(),
                 };
+                let num = |v: Option<u64>| v.map_or_else(|| "?".into(), |n| n.to_string());
                 rows.push(vec![
-                    format!("  > {}", c.name),
-                    replicas,
-                    String::new(),
-                    format!("ack {}", c.ack_policy.as_deref().unwrap_or("?")),
                     if c.durable == Some(false) {
-                        "ephemeral".into()
+                        format!("{} (ephemeral)", c.name)
                     } else {
-                        String::new()
+                        c.name.clone()
                     },
-                    c.ack_pending
-                        .map_or_else(|| "?".into(), |n| format!("{n} unacked")),
-                    String::new(),
-                    match (c.ack_floor_stream_seq, c.delivered_stream_seq) {
-                        (Some(f), Some(d)) => format!("floor {f}, delivered {d}"),
-                        _ => "?".into(),
-                    },
+                    s.name.clone(),
+                    replicas,
+                    c.ack_policy.clone().unwrap_or_else(|| "?".into()),
+                    num(c.ack_pending),
+                    num(c.ack_floor_stream_seq),
+                    num(c.delivered_stream_seq),
                     meta_word(c.meta, c.encrypted),
                     format!("{:?}", c.checksum).to_lowercase(),
                 ]);
             }
         }
-        out.push_str(&table(&rows, "  "));
+        out.push('\n');
+        out.push_str(&table_within(&rows, "  ", width, &[3]));
     }
     for raft in &report.raft {
         let count = |k| raft.groups.iter().filter(|g| g.kind == k).count();
         use crate::store::RaftKind::*;
-        out.push_str(&format!(
-            "\nraft state `{}` (account {}): {} meta, {} stream, {} consumer groups; {} files, {}\n",
-            raft.dir,
-            raft.account,
-            count(Meta),
-            count(Stream),
-            count(Consumer),
-            raft.files,
-            human_bytes(raft.bytes)
+        out.push('\n');
+        out.push_str(&wrap(
+            &format!(
+                "raft state `{}` (account {}): {} meta, {} stream, {} consumer groups; {} files, {}",
+                raft.dir,
+                raft.account,
+                count(Meta),
+                count(Stream),
+                count(Consumer),
+                raft.files,
+                human_bytes(raft.bytes)
+            ),
+            width,
+            "",
+            "  ",
         ));
     }
     if let Some(section) = &inspected.survivors {
@@ -227,7 +252,7 @@ fn render(inspected: &Inspected) -> String {
     if !report.warnings.is_empty() {
         out.push_str("\nwarnings:\n");
         for w in &report.warnings {
-            out.push_str(&format!("  - {}\n", w.message));
+            out.push_str(&wrap(&w.message, width, "  - ", "    "));
         }
     }
     out
@@ -381,14 +406,14 @@ fn stream_row(s: &StreamReport) -> Vec<String> {
     vec![
         s.name.clone(),
         s.replicas.map_or("?".into(), |r| r.to_string()),
-        placement,
         s.retention.clone().unwrap_or_else(|| "?".into()),
-        s.storage.clone().unwrap_or_else(|| "?".into()),
         num(&s.messages),
         bytes,
         format!("{}..{}", num(&s.first_seq), num(&s.last_seq)),
         meta_word(s.meta, s.encrypted),
         format!("{:?}", s.checksum).to_lowercase(),
+        s.storage.clone().unwrap_or_else(|| "?".into()),
+        placement,
     ]
 }
 

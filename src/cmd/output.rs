@@ -107,9 +107,137 @@ pub fn table(rows: &[Vec<String>], indent: &str) -> String {
     out
 }
 
+/// The width output should fit: `COLUMNS` when set, else the terminal's when stdout is
+/// one, else none (a pipe gets every column whole).
+pub fn width() -> Option<usize> {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+    {
+        return Some(n).filter(|n| *n >= 20);
+    }
+    let stdout = std::io::stdout();
+    if !std::io::IsTerminal::is_terminal(&stdout) {
+        return None;
+    }
+    rustix::termios::tcgetwinsize(&stdout)
+        .ok()
+        .map(|w| usize::from(w.ws_col))
+        .filter(|n| *n >= 20)
+}
+
+/// [`table`] within `width` columns: while too wide, the columns named in `optional`
+/// (indexes, the first to go first) are left out; then the first column's cells are
+/// shortened (ending in `…`).
+pub fn table_within(
+    rows: &[Vec<String>],
+    indent: &str,
+    width: Option<usize>,
+    optional: &[usize],
+) -> String {
+    let Some(width) = width else {
+        return table(rows, indent);
+    };
+    let fits = |rows: &[Vec<String>]| {
+        table(rows, indent)
+            .lines()
+            .all(|l| l.chars().count() <= width)
+    };
+    let mut rows: Vec<Vec<String>> = rows.to_vec();
+    let mut dropped: Vec<usize> = Vec::new();
+    for &col in optional {
+        if fits(&rows) {
+            break;
+        }
+        // Indexes of the original columns shift as columns go.
+        let at = col - dropped.iter().filter(|d| **d < col).count();
+        for r in &mut rows {
+            if at < r.len() {
+                r.remove(at);
+            }
+        }
+        dropped.push(col);
+    }
+    while !fits(&rows) {
+        let longest = rows
+            .iter()
+            .filter_map(|r| r.first())
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0);
+        if longest <= 8 {
+            break;
+        }
+        for r in &mut rows {
+            if let Some(first) = r.first_mut() {
+                if first.chars().count() >= longest {
+                    let cut: String = first.chars().take(longest - 2).collect();
+                    *first = format!("{cut}…");
+                }
+            }
+        }
+    }
+    table(&rows, indent)
+}
+
+/// `text` wrapped at `width` (none: as it is), each line after the first indented by
+/// `hang`.
+pub fn wrap(text: &str, width: Option<usize>, first: &str, hang: &str) -> String {
+    let Some(width) = width else {
+        return format!("{first}{text}\n");
+    };
+    let mut out = String::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in text.split(' ') {
+        let len = line.chars().count();
+        if !empty && len + 1 + word.chars().count() > width {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = hang.to_string();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+    out
+}
+
+/// `1 stream`, `2 streams`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_fit_and_text_wraps() {
+        let rows = vec![
+            vec!["NAME".to_string(), "A".into(), "B".into()],
+            vec![
+                "a-very-long-stream-name".to_string(),
+                "1".into(),
+                "x".repeat(30),
+            ],
+        ];
+        let t = table_within(&rows, "  ", Some(40), &[2]);
+        assert!(t.lines().all(|l| l.chars().count() <= 40), "{t}");
+        assert!(!t.contains("xxx"), "{t}");
+        let t = table_within(&rows, "  ", Some(12), &[2]);
+        assert!(t.lines().all(|l| l.chars().count() <= 12), "{t}");
+        assert!(t.contains('…'), "{t}");
+        assert_eq!(table_within(&rows, "  ", None, &[2]), table(&rows, "  "));
+        let w = wrap("one two three four", Some(9), "- ", "  ");
+        assert_eq!(w, "- one two\n  three\n  four\n");
+        assert_eq!(count(1, "consumer", "consumers"), "1 consumer");
+    }
 
     #[test]
     fn sizes_and_tables() {

@@ -82,8 +82,8 @@ pub fn run(args: PlanArgs) -> Result<(), Error> {
         None => Destination::SummaryOnly,
     };
     if destination != Destination::SummaryOnly {
-        let json = serde_json::to_string_pretty(&manifest).expect("a manifest always serializes")
-            + "\n";
+        let json =
+            serde_json::to_string_pretty(&manifest).expect("a manifest always serializes") + "\n";
         match &destination {
             Destination::File(out) => write_file_atomic(out, json.as_bytes())?,
             _ => stdout(&json)?,
@@ -158,10 +158,22 @@ pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
         }
         let count = |f: fn(&Change) -> bool| m.changes.iter().filter(|c| f(c)).count();
         let kinds = [
-            (count(|c| matches!(c, Change::Edit(_))), "file edit", "file edits"),
-            (count(|c| matches!(c, Change::Mkdir(_))), "new directory", "new directories"),
+            (
+                count(|c| matches!(c, Change::Edit(_))),
+                "file edit",
+                "file edits",
+            ),
+            (
+                count(|c| matches!(c, Change::Mkdir(_))),
+                "new directory",
+                "new directories",
+            ),
             (count(|c| matches!(c, Change::Copy(_))), "copy", "copies"),
-            (count(|c| matches!(c, Change::Remove(_))), "removal", "removals"),
+            (
+                count(|c| matches!(c, Change::Remove(_))),
+                "removal",
+                "removals",
+            ),
         ];
         let kinds: Vec<String> = kinds
             .iter()

@@ -184,11 +184,18 @@ fn files_text(s: &Status, f: &apply::Saved) -> String {
             r.saved_as,
             r.files,
             super::output::human_bytes(r.bytes),
-            if r.in_backup { "" } else { "  (not in the backup now)" }
+            if r.in_backup {
+                ""
+            } else {
+                "  (not in the backup now)"
+            }
         ));
     }
     for c in &f.copied {
-        t.push_str(&format!("  copied    {}  from {}  (rollback takes it out)\n", c.path, c.source));
+        t.push_str(&format!(
+            "  copied    {}  from {}  (rollback takes it out)\n",
+            c.path, c.source
+        ));
     }
     t.push_str(&format!(
         "\none original by hand (stop any server on the store first):\n  \

@@ -489,3 +489,12 @@ fn dir_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
     out.sort();
     Ok(out)
 }
+
+/// Whether an account directory name is an account public key (operator mode).
+pub fn is_account_key(name: &str) -> bool {
+    name.len() == 56
+        && name.starts_with('A')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+}

@@ -23,6 +23,7 @@ pub mod tree;
 
 pub use error::StoreError;
 pub use layout::{
-    Account, Consumer, RaftGroup, RaftKind, RaftState, Store, Stream, JETSTREAM_DIR, RAFT_DIR,
+    is_account_key, Account, Consumer, RaftGroup, RaftKind, RaftState, Store, Stream,
+    JETSTREAM_DIR, RAFT_DIR,
 };
 pub use meta::{ChecksumState, MetaContent, MetaFile};

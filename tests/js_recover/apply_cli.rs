@@ -26,12 +26,7 @@ impl Work {
     }
 
     pub fn synthetic(streams: usize) -> Work {
-        Work::with(|store| {
-            generate(
-                store,
-                &Shape::streams(streams, 4096),
-            )
-        })
+        Work::with(|store| generate(store, &Shape::streams(streams, 4096)))
     }
 
     fn with(fill: impl FnOnce(&Path)) -> Work {
@@ -933,7 +928,10 @@ fn a_file_cut_short_while_written_in_place_is_restored_not_taken_for_a_change() 
     let w = Work::example();
     w.apply().success();
     let (path, after) = &edits[0];
-    tear(&w.store.join(path), &after.iter().rev().copied().collect::<Vec<u8>>());
+    tear(
+        &w.store.join(path),
+        &after.iter().rev().copied().collect::<Vec<u8>>(),
+    );
     w.rollback()
         .code(3)
         .stderr(predicate::str::contains("changed since apply"));

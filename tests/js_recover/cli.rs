@@ -249,6 +249,21 @@ fn inspect_and_plan_output_on_the_example() {
         .success();
     let stdout = String::from_utf8(inspect.get_output().stdout.clone()).unwrap();
     insta::assert_snapshot!("inspect_example", stdout.replace(root, "[STORE]"));
+    // On an 80-column terminal every line fits.
+    let narrow = js_recover()
+        .env("COLUMNS", "80")
+        .arg("inspect")
+        .arg(store.path())
+        .assert()
+        .success();
+    let narrow = String::from_utf8(narrow.get_output().stdout.clone()).unwrap();
+    let narrow = narrow.replace(root, "[STORE]");
+    let long: Vec<&str> = narrow
+        .lines()
+        .filter(|l| l.chars().count() > 80 && !l.starts_with("store `"))
+        .collect();
+    assert!(long.is_empty(), "lines over 80 columns: {long:#?}");
+    insta::assert_snapshot!("inspect_example_80_columns", narrow);
 
     let plan = js_recover()
         .arg("plan")
@@ -425,6 +440,11 @@ fn warnings_name_the_data_at_risk() {
         &b.join("M2"),
         r#"{"name":"M2","retention":"limits","storage":"file","num_replicas":1,"mirror":{"name":"GONE","external":{"api":"$JS.hub.API"}}}"#,
     );
+    // Through account A's exported API: ORDERS is in this store, in A.
+    write_stream_meta(
+        &b.join("M3"),
+        r#"{"name":"M3","retention":"limits","storage":"file","num_replicas":1,"mirror":{"name":"ORDERS","external":{"api":"$JS.A.API"}}}"#,
+    );
     let before = tree(store.path());
 
     let out = js_recover()
@@ -465,6 +485,10 @@ fn warnings_name_the_data_at_risk() {
     );
     assert!(
         !has("mirror-origin-not-in-store", "jetstream/B/streams/M1"),
+        "{codes:?}"
+    );
+    assert!(
+        !has("mirror-origin-not-in-store", "jetstream/B/streams/M3"),
         "{codes:?}"
     );
     let jobs = &report["accounts"][0]["streams"][1];
@@ -526,17 +550,29 @@ fn warnings_name_the_data_at_risk() {
 
 #[test]
 fn completions_and_man_pages_come_from_the_command_line_definition() {
-    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef js-recover"), ("fish", "complete -c js-recover")] {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef js-recover"),
+        ("fish", "complete -c js-recover"),
+    ] {
         let out = js_recover().args(["completions", shell]).assert().success();
         let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-        assert!(text.contains(marker), "{shell}: {}", &text[..text.len().min(300)]);
+        assert!(
+            text.contains(marker),
+            "{shell}: {}",
+            &text[..text.len().min(300)]
+        );
         for sub in ["inspect", "plan", "apply", "rollback", "status", "prepare"] {
             assert!(text.contains(sub), "{shell} lacks {sub}");
         }
     }
     let page = js_recover().arg("man").assert().success();
     let page = String::from_utf8_lossy(&page.get_output().stdout).into_owned();
-    assert!(page.starts_with(".ie") || page.contains(".TH js-recover"), "{}", &page[..200]);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH js-recover"),
+        "{}",
+        &page[..200]
+    );
     let dir = tempfile::tempdir().unwrap();
     js_recover()
         .args(["man", "--out-dir"])
@@ -548,15 +584,21 @@ fn completions_and_man_pages_come_from_the_command_line_definition() {
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.contains("Examples"), "{sub}: {text}");
     }
-    js_recover()
-        .args(["completions", "tcsh"])
-        .assert()
-        .code(2);
+    js_recover().args(["completions", "tcsh"]).assert().code(2);
 }
 
 #[test]
 fn short_help_shows_the_examples_of_every_subcommand() {
-    for sub in ["inspect", "plan", "apply", "rollback", "status", "prepare", "completions", "man"] {
+    for sub in [
+        "inspect",
+        "plan",
+        "apply",
+        "rollback",
+        "status",
+        "prepare",
+        "completions",
+        "man",
+    ] {
         let out = js_recover().args([sub, "-h"]).assert().success();
         let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
         assert!(text.contains("Examples:"), "{sub} -h: {text}");

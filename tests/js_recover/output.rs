@@ -162,11 +162,22 @@ fn plan_on_a_terminal_prints_the_summary_not_the_manifest() {
         shown.contains("plan: changes: 15,000 file edits, 1 removal"),
         "{shown}"
     );
-    assert!(shown.contains("... and 14,971 more (see the manifest)"), "{shown}");
-    assert!(shown.lines().count() < 60, "{} lines", shown.lines().count());
+    assert!(
+        shown.contains("... and 14,971 more (see the manifest)"),
+        "{shown}"
+    );
+    assert!(
+        shown.lines().count() < 60,
+        "{} lines",
+        shown.lines().count()
+    );
     // --json prints the manifest there; a pipe gets it without asking.
     let shown = on_a_terminal(&["plan".as_ref(), w.store.as_os_str(), "--json".as_ref()]);
-    assert!(shown.contains("\"schema\": \"js-recover/plan\""), "{}", &shown[..200]);
+    assert!(
+        shown.contains("\"schema\": \"js-recover/plan\""),
+        "{}",
+        &shown[..200]
+    );
     let piped = js_recover().arg("plan").arg(&w.store).output().unwrap();
     let m: serde_json::Value = serde_json::from_slice(&piped.stdout).unwrap();
     assert_eq!(m["summary"]["streams"], 5000);

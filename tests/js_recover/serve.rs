@@ -169,3 +169,52 @@ async fn the_written_standalone_config_serves_every_stream_and_restore_names_eac
     }
     assert!(restores.values().any(|r| *r == 3), "{restores:?}");
 }
+
+#[test]
+fn accounts_named_by_public_keys_are_operator_mode_and_said_so() {
+    const KEY: &str = "ADNP6ZYWDMJMW2ZMQKJTQGF5LBK5JCCCOFTXLLKW2YJRCYJHB3K7XBMN";
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    copy_tree(&example_store_path(), &store);
+    std::fs::rename(
+        store.join("jetstream/A"),
+        store.join(format!("jetstream/{KEY}")),
+    )
+    .unwrap();
+    let out = js_recover()
+        .args(["inspect", "--json"])
+        .arg(&store)
+        .assert()
+        .success();
+    let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let warning = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "operator-mode")
+        .unwrap_or_else(|| panic!("no operator-mode warning: {}", report["warnings"]));
+    let message = warning["message"].as_str().unwrap();
+    assert!(
+        message.contains(KEY) && message.contains("R1 tier"),
+        "{message}"
+    );
+
+    let backup = dir.path().join("backup");
+    let report = prepare(&store, &backup);
+    let config = std::fs::read_to_string(backup.join("standalone.conf")).unwrap();
+    assert!(config.contains("Operator (JWT) mode"), "{config}");
+    assert!(config.contains(&format!("#   {KEY}")), "{config}");
+    assert!(!config.contains(&format!("{KEY}: {{")), "{config}");
+    // The other account is configured as usual.
+    assert!(config.contains("B: {"), "{config}");
+    let script = std::fs::read_to_string(backup.join("restore.sh")).unwrap();
+    assert!(script.contains("--creds"), "{script}");
+    let operator: Vec<&Value> = report["next"]["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["operator_mode"] == true)
+        .collect();
+    assert_eq!(operator.len(), 1);
+    assert_eq!(operator[0]["name"], KEY);
+}

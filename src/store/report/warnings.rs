@@ -68,11 +68,13 @@ pub enum WarningCode {
     CopiedFromSurvivor,
     /// A work queue still holds messages its consumers acknowledged; the plan removes them.
     ConsumedRemoved,
+    /// Accounts named by public keys: the cluster ran in operator (JWT) mode.
+    OperatorMode,
 }
 
 impl WarningCode {
     /// Every code, in the order the README lists them.
-    pub const ALL: [WarningCode; 28] = [
+    pub const ALL: [WarningCode; 29] = [
         WarningCode::CopiedFromSurvivor,
         WarningCode::ConsumedRemoved,
         WarningCode::RaftTail,
@@ -101,6 +103,7 @@ impl WarningCode {
         WarningCode::DamagedMeta,
         WarningCode::SkippedEntry,
         WarningCode::SystemAccountHasData,
+        WarningCode::OperatorMode,
     ];
 
     /// The code as written on the wire.
@@ -134,6 +137,7 @@ impl WarningCode {
             WarningCode::RaftTailNotReplayed => "raft-tail-not-replayed",
             WarningCode::CopiedFromSurvivor => "copied-from-survivor",
             WarningCode::ConsumedRemoved => "consumed-removed",
+            WarningCode::OperatorMode => "operator-mode",
         }
     }
 }
@@ -175,6 +179,28 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
             message: n.clone(),
         })
         .collect();
+    let keyed: Vec<&str> = store
+        .accounts
+        .iter()
+        .filter(|a| super::super::is_account_key(&a.name) && !a.streams.is_empty())
+        .map(|a| a.name.as_str())
+        .collect();
+    if !keyed.is_empty() {
+        out.push(Warning {
+            code: WarningCode::OperatorMode,
+            path: None,
+            message: format!(
+                "operator (JWT) mode: account{} {} {} named by public keys. The standalone server \
+                 needs the survivor's operator, system account, resolver and account JWTs; an \
+                 account whose JWT sets only R3 tiered JetStream limits cannot host the R1 streams \
+                 (the server refuses each with \"no JetStream default or applicable tiered limit \
+                 present\") until an R1 tier or global limits are added to it",
+                if keyed.len() == 1 { "" } else { "s" },
+                keyed.join(", "),
+                if keyed.len() == 1 { "is" } else { "are" },
+            ),
+        });
+    }
     for (a, s) in store.streams() {
         let Some(meta) = &s.meta else { continue };
         let name = meta.str_field("name").unwrap_or(&s.dir_name);
@@ -218,7 +244,7 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
         if let Some(r @ ("interest" | "workqueue")) = meta.str_field("retention") {
             out.push(retention_warning(name, r, s));
         }
-        out.extend(origin_warnings(a, name, s));
+        out.extend(origin_warnings(store, a, name, s));
         if matches!(s.state, Err(IndexError::Missing)) {
             out.push(Warning::new(
                 WarningCode::MissingIndex,
@@ -581,7 +607,12 @@ fn ahead_of_stream(
 
 /// Mirror and source origins that are not in this store: an origin reached through an API
 /// prefix (another account or JetStream domain), or a stream this account does not have.
-fn origin_warnings(account: &super::super::Account, name: &str, s: &Stream) -> Vec<Warning> {
+fn origin_warnings(
+    store: &Store,
+    account: &super::super::Account,
+    name: &str,
+    s: &Stream,
+) -> Vec<Warning> {
     let Some(meta) = s.meta.as_ref() else {
         return Vec::new();
     };
@@ -594,14 +625,22 @@ fn origin_warnings(account: &super::super::Account, name: &str, s: &Stream) -> V
     let origins = mirror
         .map(|m| ("mirror", "mirrors", m))
         .chain(sources.map(|src| ("source", "sources", src)));
-    let in_account = |origin: &str| {
-        account.streams.iter().any(|t| {
-            t.meta
-                .as_ref()
-                .and_then(|m| m.str_field("name"))
-                .unwrap_or(&t.dir_name)
-                == origin
-        })
+    let named = |t: &Stream, origin: &str| {
+        t.meta
+            .as_ref()
+            .and_then(|m| m.str_field("name"))
+            .unwrap_or(&t.dir_name)
+            == origin
+    };
+    let in_account = |origin: &str| account.streams.iter().any(|t| named(t, origin));
+    // Through an `external` API prefix: another account's export (then the stream is in
+    // this store, in that account) or another JetStream domain.
+    let in_other_account = |origin: &str| {
+        store
+            .accounts
+            .iter()
+            .filter(|a| a.name != account.name)
+            .any(|a| a.streams.iter().any(|t| named(t, origin)))
     };
     let mut out = Vec::new();
     for (kind, verb, origin) in origins {
@@ -612,8 +651,10 @@ fn origin_warnings(account: &super::super::Account, name: &str, s: &Stream) -> V
             .and_then(Value::as_str)
             .filter(|a| !a.is_empty());
         let why = match api {
+            Some(_) if in_other_account(origin_name) => continue,
             Some(api) => format!(
-                "through `{api}`, in another account or JetStream domain, so not in this store"
+                "through `{api}`, in another JetStream domain or an account this store does not \
+                 hold a stream of that name in, so not in this store"
             ),
             None if in_account(origin_name) => continue,
             None => format!("which is not in this store (account `{}`)", account.name),

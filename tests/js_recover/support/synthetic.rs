@@ -61,7 +61,11 @@ pub fn generate(root: &Path, shape: &Shape) {
         );
         write(&dir.join("msgs/1.blk"), &block, 0o600);
         for j in 0..shape.consumers {
-            let c = if j == 0 { "C".to_string() } else { format!("C{j}") };
+            let c = if j == 0 {
+                "C".to_string()
+            } else {
+                format!("C{j}")
+            };
             let consumer = format!(
                 r#"{{"Created":"2026-11-21T12:00:00Z","Name":"{c}","durable_name":"{c}","name":"{c}","ack_policy":"explicit","num_replicas":{}}}"#,
                 if (i + j) % 2 == 0 { 3 } else { 0 }
@@ -77,11 +81,7 @@ pub fn generate(root: &Path, shape: &Shape) {
         }
         let group = js.join(format!("$SYS/_js_/S-R3F-{i:05}"));
         write(&group.join("peers.idx"), b"peers", 0o600);
-        write(
-            &group.join("msgs/1.blk"),
-            &wal,
-            0o600,
-        );
+        write(&group.join("msgs/1.blk"), &wal, 0o600);
     }
     write(&js.join("$SYS/_js_/_meta_/peers.idx"), b"meta", 0o600);
 }
