@@ -230,8 +230,8 @@ mod tests {
         let t = table_within(&rows, "  ", Some(40), &[2]);
         assert!(t.lines().all(|l| l.chars().count() <= 40), "{t}");
         assert!(!t.contains("xxx"), "{t}");
-        let t = table_within(&rows, "  ", Some(12), &[2]);
-        assert!(t.lines().all(|l| l.chars().count() <= 12), "{t}");
+        let t = table_within(&rows, "  ", Some(14), &[2]);
+        assert!(t.lines().all(|l| l.chars().count() <= 14), "{t}");
         assert!(t.contains('…'), "{t}");
         assert_eq!(table_within(&rows, "  ", None, &[2]), table(&rows, "  "));
         let w = wrap("one two three four", Some(9), "- ", "  ");
