@@ -72,6 +72,12 @@ pub enum Error {
     EmptyKey { path: PathBuf },
     #[error("the store is not complete ({missing} streams, consumers or copies not all here): {headline}")]
     Incomplete { missing: usize, headline: String },
+    #[error("cannot make a standalone config from `{}`", .path.display())]
+    NodeConfig {
+        path: PathBuf,
+        #[source]
+        source: crate::apply::standalone::DeriveError,
+    },
 }
 
 impl Error {
@@ -95,6 +101,11 @@ impl Error {
                 "look for what is missing on the other survivors' disks (`js-recover inspect` each, \
                  `--from` to combine them), or go on without it: run the plan without \
                  --require-complete"
+                    .into(),
+            ),
+            Error::NodeConfig { .. } => Some(
+                "give the node's own nats-server config file (nothing was changed), or leave \
+                 --node-config out: a config is then made from the store"
                     .into(),
             ),
             Error::KeyFile { .. } | Error::EmptyKey { .. } => Some(

@@ -61,6 +61,8 @@ pub struct Standalone {
     pub store: PathBuf,
     pub encrypted: bool,
     pub accounts: Vec<Account>,
+    /// The config was derived from the node's own (`--node-config`): its users, not ours.
+    pub from_node_config: Option<PathBuf>,
 }
 
 pub use crate::store::is_account_key;
@@ -111,7 +113,19 @@ impl Standalone {
             store: store.to_path_buf(),
             encrypted,
             accounts,
+            from_node_config: None,
         })
+    }
+
+    /// The same, for a config derived from the node's own: its accounts and users are the
+    /// node's, so no user or password is made.
+    pub fn with_node_config(mut self, node_config: &Path) -> Standalone {
+        for a in &mut self.accounts {
+            a.user = None;
+            a.password = None;
+        }
+        self.from_node_config = Some(node_config.to_path_buf());
+        self
     }
 
     /// `standalone.conf`.
@@ -198,7 +212,21 @@ impl Standalone {
         for a in &self.accounts {
             let dir = format!("\"$EXPORT\"/{}", shell_quote(&a.name));
             out.push_str(&format!("# account {}\n", a.name));
+            let var: String = a
+                .name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let server = if self.from_node_config.is_some() {
+                // The node's own users: a context per account, as for the new cluster.
+                format!(
+                    " --context \"${{STANDALONE_CONTEXT_{var}:-${{STANDALONE_CONTEXT:?set STANDALONE_CONTEXT_{var} or STANDALONE_CONTEXT to a nats context of the standalone server}}}}\""
+                )
+            } else {
+                " --server nats://127.0.0.1:4222".to_string()
+            };
             let auth = match (&a.user, &a.password) {
+                _ if self.from_node_config.is_some() => String::new(),
                 (Some(u), Some(p)) => {
                     format!(" --user {} --password {}", shell_quote(u), shell_quote(p))
                 }
@@ -208,13 +236,8 @@ impl Standalone {
                 _ => String::new(),
             };
             out.push_str(&format!(
-                "nats --server nats://127.0.0.1:4222{auth} account backup {dir} --force\n"
+                "nats{server}{auth} account backup {dir} --force\n"
             ));
-            let var: String = a
-                .name
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                .collect();
             out.push_str(&format!(
                 "NEW=${{NEW_CONTEXT_{var}:-${{NEW_CLUSTER_CONTEXT:?set NEW_CONTEXT_{var} or NEW_CLUSTER_CONTEXT to a nats context of the new cluster}}}}\n"
             ));
@@ -231,17 +254,195 @@ impl Standalone {
     }
 }
 
-/// Writes `standalone.conf` and `restore.sh` into `backup`; returns their paths.
-pub fn write(backup: &Path, s: &Standalone) -> std::io::Result<(PathBuf, PathBuf)> {
+/// Writes `standalone.conf` (`config`, or the one made from the store) and `restore.sh`
+/// into `backup`; returns their paths.
+pub fn write(
+    backup: &Path,
+    s: &Standalone,
+    config_text: Option<&str>,
+) -> std::io::Result<(PathBuf, PathBuf)> {
     use std::os::unix::fs::PermissionsExt;
     let config = backup.join(CONFIG_FILE);
     let script = backup.join(RESTORE_FILE);
     // Passwords: readable by this user only, like the rest of the backup.
-    std::fs::write(&config, s.config())?;
+    match config_text {
+        Some(text) => std::fs::write(&config, text)?,
+        None => std::fs::write(&config, s.config())?,
+    }
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600))?;
     std::fs::write(&script, s.restore_script(&config))?;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700))?;
     Ok((config, script))
+}
+
+/// Why the node's config could not be turned into a standalone one.
+#[derive(Debug, thiserror::Error)]
+pub enum DeriveError {
+    #[error("the node's config could not be read")]
+    Read(#[source] crate::store::conf::ConfError),
+    #[error(
+        "`{key}` comes from `{}`, a file the node's config includes: remove it there (or \
+         write the standalone config by hand); only the main file is rewritten",
+        file.display()
+    )]
+    InInclude { key: String, file: PathBuf },
+}
+
+/// Blocks a standalone server must not have.
+const CLUSTER_KEYS: [&str; 4] = ["cluster", "gateway", "leafnodes", "routes"];
+
+/// `standalone.conf` from the node's own config at `node_config`: the same accounts,
+/// users, operator, resolver and JetStream key, with its `cluster`, `gateway`, `leafnodes`
+/// and `routes` removed and `store_dir` pointed at the prepared `store`; each `include`
+/// rewritten relative to `dest` (the directory the new file goes to: nats-server takes
+/// every include path as relative to the including file) so it keeps working. Only the
+/// main file is rewritten (comments and layout kept); what it includes is referred to,
+/// never changed.
+pub fn derive_from_node(
+    node_config: &Path,
+    store: &Path,
+    dest: &Path,
+) -> Result<String, DeriveError> {
+    use crate::store::conf::{self, Entry, Map, Value};
+    let abs = std::path::absolute(node_config).unwrap_or_else(|_| node_config.to_path_buf());
+    let parsed = conf::parse_file(&abs, &|k| std::env::var(k).ok()).map_err(DeriveError::Read)?;
+    let text = &parsed.sources[0];
+    let dir = abs.parent().unwrap_or(Path::new("/"));
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    let in_main = |e: &Entry| e.span.file == 0 && e.included_by.is_none();
+    let outside = |e: &Entry| DeriveError::InInclude {
+        key: e.key.clone(),
+        file: parsed.files[e.key_span.file].clone(),
+    };
+    let store_value = conf_string(store);
+    for e in &parsed.root.entries {
+        if CLUSTER_KEYS.iter().any(|k| e.key.eq_ignore_ascii_case(k)) {
+            if !in_main(e) {
+                return Err(outside(e));
+            }
+            edits.push((
+                e.span.start..e.span.end,
+                format!("# `{}` removed by js-recover: a standalone server", e.key),
+            ));
+        }
+    }
+    let store_dir_keys = ["store_dir", "storedir", "store"];
+    let is_key = |e: &Entry, keys: &[&str]| keys.iter().any(|k| e.key.eq_ignore_ascii_case(k));
+    // Every jetstream block and top-level store_dir gets the prepared store.
+    let mut jetstream = false;
+    for e in parsed
+        .root
+        .entries
+        .iter()
+        .filter(|e| is_key(e, &["jetstream"]))
+    {
+        if !in_main(e) {
+            return Err(outside(e));
+        }
+        jetstream = true;
+        match &e.node.value {
+            Value::Map(Map { entries }) => {
+                let dirs: Vec<&Entry> = entries
+                    .iter()
+                    .filter(|x| is_key(x, &store_dir_keys))
+                    .collect();
+                if dirs.is_empty() {
+                    let open = e.node.span.start + 1;
+                    edits.push((open..open, format!("\n  store_dir: {store_value}\n")));
+                }
+                for d in dirs {
+                    if !in_main(d) {
+                        return Err(outside(d));
+                    }
+                    edits.push((d.node.span.start..d.node.span.end, store_value.clone()));
+                }
+            }
+            // `jetstream: enabled` (or disabled): a block with the store.
+            _ => edits.push((
+                e.node.span.start..e.node.span.end,
+                format!("{{ store_dir: {store_value} }}"),
+            )),
+        }
+    }
+    for e in parsed
+        .root
+        .entries
+        .iter()
+        .filter(|e| is_key(e, &store_dir_keys))
+    {
+        if !in_main(e) {
+            return Err(outside(e));
+        }
+        edits.push((e.node.span.start..e.node.span.end, store_value.clone()));
+    }
+    // Includes of the main file, at any depth of it, as absolute paths.
+    fn includes(map: &Map, out: &mut Vec<std::ops::Range<usize>>) {
+        for e in &map.entries {
+            match e.included_by {
+                Some(s) if s.file == 0 => out.push(s.start..s.end),
+                _ => {}
+            }
+            if e.span.file == 0 && e.included_by.is_none() {
+                if let Value::Map(m) = &e.node.value {
+                    includes(m, out);
+                }
+            }
+        }
+    }
+    let mut stmts = Vec::new();
+    includes(&parsed.root, &mut stmts);
+    stmts.sort_by_key(|r| r.start);
+    stmts.dedup();
+    for stmt in stmts {
+        if edits
+            .iter()
+            .any(|(r, _)| r.start <= stmt.start && stmt.end <= r.end)
+        {
+            continue; // inside a removed block
+        }
+        let written = text[stmt.clone()].trim_start();
+        let path = written
+            .get("include".len()..)
+            .unwrap_or_default()
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'');
+        let target = dir.join(path);
+        let dest = std::path::absolute(dest).unwrap_or_else(|_| dest.to_path_buf());
+        edits.push((
+            stmt,
+            format!("include {}", conf_string(&relative(&target, &dest))),
+        ));
+    }
+    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    let mut out = text.clone();
+    for (range, with) in edits {
+        out.replace_range(range, &with);
+    }
+    if !jetstream {
+        out.push_str(&format!("\njetstream {{ store_dir: {store_value} }}\n"));
+    }
+    Ok(format!(
+        "# Derived by js-recover {} from `{}`: the node's config without its cluster,\n\
+         # gateway, leafnode and route settings, store_dir pointed at the prepared store.\n\
+         # Clients of the lost cluster must not reach it: check its `listen`/`port`.\n\n{out}",
+        env!("CARGO_PKG_VERSION"),
+        abs.display()
+    ))
+}
+
+/// `target` as a path relative to directory `base` (both absolute): `../etc/a.conf`.
+fn relative(target: &Path, base: &Path) -> PathBuf {
+    let t: Vec<_> = target.components().collect();
+    let b: Vec<_> = base.components().collect();
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c);
+    }
+    out
 }
 
 /// `num_replicas` every stream had before the plan, by (account, stream directory): from
@@ -341,6 +542,62 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_node_config_loses_its_cluster_and_points_at_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("accounts.conf"),
+            "accounts { A { jetstream: enabled } }\n",
+        )
+        .unwrap();
+        let node = dir.path().join("node.conf");
+        std::fs::write(
+            &node,
+            "server_name: n1 # the first\nport: 4222\ninclude accounts.conf\n\
+             jetstream {\n  store_dir: /var/lib/nats\n  max_file: 1G\n}\n\
+             cluster {\n  name: C1\n  routes: [nats://n2:6222]\n}\ngateway { name: C1 }\n",
+        )
+        .unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let out = derive_from_node(&node, Path::new("/srv/prepared"), elsewhere.path()).unwrap();
+        assert!(!out.contains("routes: ["), "{out}");
+        assert!(!out.contains("gateway {"), "{out}");
+        assert!(out.contains("store_dir: \"/srv/prepared\""), "{out}");
+        assert!(out.contains("max_file: 1G"), "{out}");
+        assert!(out.contains("server_name: n1 # the first"), "{out}");
+        assert!(out.contains("accounts.conf\""), "{out}");
+        // It parses where it is written, with the include.
+        let written = elsewhere.path().join("standalone.conf");
+        std::fs::write(&written, &out).unwrap();
+        let parsed = crate::store::conf::parse_file(&written, &|_| None).unwrap();
+        assert!(parsed.root.get("cluster").is_none());
+        assert!(parsed.root.get("accounts").is_some());
+
+        // `jetstream: enabled` becomes a block; a cluster block in an include is refused.
+        std::fs::write(&node, "jetstream: enabled\ninclude cl.conf\n").unwrap();
+        std::fs::write(dir.path().join("cl.conf"), "cluster { name: C1 }\n").unwrap();
+        let err = derive_from_node(&node, Path::new("/srv/p"), dir.path()).unwrap_err();
+        assert!(matches!(err, DeriveError::InInclude { .. }), "{err}");
+        std::fs::write(&node, "jetstream: enabled\n").unwrap();
+        let out = derive_from_node(&node, Path::new("/srv/p"), dir.path()).unwrap();
+        assert!(
+            out.contains("jetstream: { store_dir: \"/srv/p\" }"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_climb_out_of_the_base() {
+        assert_eq!(
+            relative(Path::new("/etc/nats/a.conf"), Path::new("/srv/backup")),
+            PathBuf::from("../../etc/nats/a.conf")
+        );
+        assert_eq!(
+            relative(Path::new("/srv/backup/x.conf"), Path::new("/srv/backup")),
+            PathBuf::from("x.conf")
+        );
+    }
+
+    #[test]
     fn account_keys_are_told_from_names() {
         assert!(is_account_key(
             "ADNP6ZYWDMJMW2ZMQKJTQGF5LBK5JCCCOFTXLLKW2YJRCYJHB3K7XBMN"
@@ -354,6 +611,7 @@ mod tests {
         let s = Standalone {
             store: PathBuf::from("/srv/a \"b\""),
             encrypted: true,
+            from_node_config: None,
             accounts: vec![Account {
                 name: "A".into(),
                 operator_mode: false,

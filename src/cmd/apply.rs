@@ -39,6 +39,11 @@ pub struct ApplyArgs {
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// The survivor's own nats-server config: standalone.conf is derived from it (its
+    /// accounts, users, operator, resolver and key; no cluster, gateway, leafnodes or
+    /// routes; store_dir the prepared store) instead of made from the store
+    #[arg(long, value_name = "FILE")]
+    pub node_config: Option<PathBuf>,
 }
 
 pub fn run(args: ApplyArgs) -> Result<(), Error> {
@@ -50,13 +55,32 @@ pub fn run(args: ApplyArgs) -> Result<(), Error> {
         ));
         return Ok(());
     }
+    let derived = derive(args.node_config.as_deref(), &loaded.manifest)?;
     let outcome = apply::apply(
         &loaded,
         &ApplyOptions {
             backup_dir: args.backup_dir,
         },
     )?;
-    report(&outcome, &loaded.manifest, args.json)
+    report(&outcome, &loaded.manifest, args.json, derived)
+}
+
+/// The node's config (`--node-config`), checked before anything changes: one that cannot
+/// be turned into a standalone config stops the command while the store is untouched.
+pub(crate) fn derive(
+    node_config: Option<&Path>,
+    manifest: &Manifest,
+) -> Result<Option<PathBuf>, Error> {
+    let Some(path) = node_config else {
+        return Ok(None);
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    apply::standalone::derive_from_node(path, Path::new(&manifest.store), dir)
+        .map(|_| Some(path.to_path_buf()))
+        .map_err(|source| Error::NodeConfig {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// What was written beside the backup for serving the store and moving its data.
@@ -71,13 +95,22 @@ struct Next {
 /// Writes `standalone.conf` and `restore.sh` into the backup directory (once: a plan
 /// applied already keeps its files and passwords) and says where. Not writing them is a
 /// warning: the store is prepared whatever happens here.
-fn write_next(o: &Outcome, manifest: &Manifest) -> Option<Next> {
+fn write_next(o: &Outcome, manifest: &Manifest, node_config: Option<PathBuf>) -> Option<Next> {
     use apply::standalone::{self, Standalone};
     let made = Standalone::of(&o.store, manifest).and_then(|s| {
+        let (s, text) = match &node_config {
+            Some(node) => {
+                let text = standalone::derive_from_node(node, &o.store, &o.backup_dir)
+                    .map_err(std::io::Error::other)?;
+                (s.with_node_config(node), Some(text))
+            }
+            None => (s, None),
+        };
+        let text = text.as_deref();
         let config = o.backup_dir.join(standalone::CONFIG_FILE);
         let script = o.backup_dir.join(standalone::RESTORE_FILE);
         if !(config.exists() && script.exists()) {
-            standalone::write(&o.backup_dir, &s)?;
+            standalone::write(&o.backup_dir, &s, text)?;
         }
         Ok(Next {
             config,
@@ -99,8 +132,13 @@ fn write_next(o: &Outcome, manifest: &Manifest) -> Option<Next> {
 }
 
 /// Prints what apply did: JSON, or a few lines saying what to do next.
-pub(crate) fn report(o: &Outcome, manifest: &Manifest, json: bool) -> Result<(), Error> {
-    let next = write_next(o, manifest);
+pub(crate) fn report(
+    o: &Outcome,
+    manifest: &Manifest,
+    json: bool,
+    node_config: Option<PathBuf>,
+) -> Result<(), Error> {
+    let next = write_next(o, manifest, node_config);
     if json {
         let value = serde_json::json!({
             "schema": "js-recover/apply",
@@ -164,15 +202,19 @@ fn next_steps(store: &Path, backup: &Path, next: Option<&Next>) -> String {
         .collect();
     let mut t = format!(
         "next:\n  \
-         1. serve it (loopback only; use the survivor's nats-server version or newer):\n     \
+         1. serve it ({listens}; use the survivor's nats-server version or newer):\n     \
          nats-server -c {config}{key}\n  \
-         2. check it: {streams} stream{s} in account{a} {accounts}; `nats stream ls -a` (users and\n     \
-         passwords of each account are in the config)\n  \
+         2. check it: {streams} stream{s} in account{a} {accounts}; `nats stream ls -a`\n  \
          3. move the data into the new cluster: read, then run {script}\n     \
          (`nats account backup` per account, `nats stream restore --replicas N` per stream,\n     \
          N as the lost cluster had it)\n  \
          4. the old cluster's nodes must never rejoin: wipe them or keep them off the network\n",
         config = quote(&next.config),
+        listens = if next.standalone.from_node_config.is_some() {
+            "the node's config without its cluster; check where it listens"
+        } else {
+            "loopback only"
+        },
         key = if next.standalone.encrypted {
             "   (with JS_KEY set to the survivor's key)"
         } else {

@@ -37,6 +37,9 @@ pub struct PrepareArgs {
     /// Print the result as JSON on stdout (with --dry-run: the plan)
     #[arg(long)]
     pub json: bool,
+    /// The survivor's own nats-server config, to derive standalone.conf from (see `apply`)
+    #[arg(long, value_name = "FILE")]
+    pub node_config: Option<PathBuf>,
 }
 
 pub fn run(args: PrepareArgs) -> Result<(), Error> {
@@ -58,6 +61,7 @@ pub fn run(args: PrepareArgs) -> Result<(), Error> {
     if manifest.changes.is_empty() {
         return Ok(());
     }
+    let derived = super::apply::derive(args.node_config.as_deref(), &manifest)?;
     let loaded = check::loaded(Path::new("(prepared plan)"), manifest, json.into_bytes())?;
     let outcome = apply::apply(
         &loaded,
@@ -65,7 +69,7 @@ pub fn run(args: PrepareArgs) -> Result<(), Error> {
             backup_dir: args.backup_dir,
         },
     )?;
-    super::apply::report(&outcome, &loaded.manifest, args.json)
+    super::apply::report(&outcome, &loaded.manifest, args.json, derived)
 }
 
 fn dry_run_text(m: &plan::Manifest) -> String {

@@ -150,23 +150,13 @@ pub fn plan_with(
     plan_read(store, &view, now, opts)
 }
 
-/// [`plan_with`], for a store whose Raft state is read already.
-pub fn plan_read(
-    store: &Store,
-    view: &RaftView,
-    now: chrono::DateTime<chrono::Utc>,
-    opts: &PlanOptions,
-) -> Result<Manifest, PlanError> {
-    let unloadable: Vec<StoreError> = store
-        .meta_files()
-        .filter_map(MetaFile::unloadable)
-        .collect();
-    if !unloadable.is_empty() {
-        return Err(PlanError::Unloadable(unloadable));
-    }
+/// The meta edits of `streams` and their consumers, in order, with their counts.
+fn edit_streams(
+    streams: &[(&crate::store::Account, &crate::store::Stream)],
+) -> Result<(Vec<Change>, Summary), PlanError> {
     let mut changes = Vec::new();
     let mut summary = Summary::default();
-    for (account, stream) in store.streams() {
+    for (account, stream) in streams {
         summary.streams += 1;
         summary.consumers += stream.consumers.len();
         if let Some(meta) = &stream.meta {
@@ -193,6 +183,47 @@ pub fn plan_read(
                 summary.consumers_edited += 1;
             }
         }
+    }
+    Ok((changes, summary))
+}
+
+/// [`plan_with`], for a store whose Raft state is read already.
+pub fn plan_read(
+    store: &Store,
+    view: &RaftView,
+    now: chrono::DateTime<chrono::Utc>,
+    opts: &PlanOptions,
+) -> Result<Manifest, PlanError> {
+    let unloadable: Vec<StoreError> = store
+        .meta_files()
+        .filter_map(MetaFile::unloadable)
+        .collect();
+    if !unloadable.is_empty() {
+        return Err(PlanError::Unloadable(unloadable));
+    }
+    // Each stream's edits are its own: made on a few threads, kept in store order.
+    let streams: Vec<(&crate::store::Account, &crate::store::Stream)> = store.streams().collect();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = streams.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<(Vec<Change>, Summary), PlanError>> = std::thread::scope(|s| {
+        let workers: Vec<_> = streams
+            .chunks(chunk)
+            .map(|part| s.spawn(move || edit_streams(part)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a planning thread panicked"))
+            .collect()
+    });
+    let mut changes = Vec::new();
+    let mut summary = Summary::default();
+    for part in parts {
+        let (part_changes, s) = part?;
+        changes.extend(part_changes);
+        summary.streams += s.streams;
+        summary.consumers += s.consumers;
+        summary.streams_edited += s.streams_edited;
+        summary.consumers_edited += s.consumers_edited;
     }
     let cluster = &view.cluster;
     let inventory = Inventory::new(store, cluster, &opts.names);

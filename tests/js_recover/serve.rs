@@ -218,3 +218,89 @@ fn accounts_named_by_public_keys_are_operator_mode_and_said_so() {
     assert_eq!(operator.len(), 1);
     assert_eq!(operator[0]["name"], KEY);
 }
+
+#[tokio::test]
+async fn a_config_derived_from_the_nodes_own_serves_every_stream_with_its_users() {
+    use crate::support::config::{accounts_block, jetstream_block};
+    let dir = tempfile::tempdir().unwrap();
+    let (store, backup) = (dir.path().join("store"), dir.path().join("backup"));
+    copy_tree(&example_store_path(), &store);
+    // The node's config as the cluster ran it: accounts in an included file (relative),
+    // a cluster block with routes, the old store_dir, a port of its own.
+    let node_dir = dir.path().join("etc");
+    std::fs::create_dir(&node_dir).unwrap();
+    std::fs::write(
+        node_dir.join("accounts.conf"),
+        accounts_block(SysAccount::Default),
+    )
+    .unwrap();
+    let (port, http_port) = (free_port(), free_port());
+    let node = node_dir.join("nats.conf");
+    std::fs::write(
+        &node,
+        format!(
+            "server_name: n1\nlisten: 127.0.0.1:{port}\nhttp: 127.0.0.1:{http_port}\n\
+             include accounts.conf\n{}\
+             cluster {{\n  name: C1\n  listen: 127.0.0.1:{}\n  routes: [nats://127.0.0.1:1, nats://127.0.0.1:2]\n}}\n",
+            jetstream_block(Path::new("/var/lib/nats-gone"), None),
+            free_port()
+        ),
+    )
+    .unwrap();
+    // A config that cannot be used stops prepare before anything changes.
+    let before = crate::fixtures::tree(&store);
+    js_recover()
+        .args(["prepare"])
+        .arg(&store)
+        .arg("--node-config")
+        .arg(dir.path().join("missing.conf"))
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("nothing was changed"));
+    crate::fixtures::assert_same_tree(&before, &crate::fixtures::tree(&store));
+
+    let out = js_recover()
+        .args(["prepare", "--json"])
+        .arg(&store)
+        .arg("--backup-dir")
+        .arg(&backup)
+        .arg("--node-config")
+        .arg(&node)
+        .assert()
+        .success();
+    let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        report["next"]["from_node_config"],
+        node.display().to_string()
+    );
+    let config = std::fs::read_to_string(backup.join("standalone.conf")).unwrap();
+    assert!(!config.contains("routes: ["), "{config}");
+    assert!(
+        config.contains(&format!("store_dir: \"{}\"", store.display())),
+        "{config}"
+    );
+
+    // Served as written, where it was written: the include still resolves.
+    let server = Server::start(ServerSpec {
+        version: VERSION.into(),
+        name: "standalone".into(),
+        work_dir: backup.clone(),
+        port,
+        http_port,
+        config,
+    })
+    .await;
+    let got = served(&server).await;
+    assert_eq!(got.len(), 6, "{got:?}");
+    // The node's own users still get in.
+    let client = async_nats::ConnectOptions::with_user_and_password("a".into(), "a".into())
+        .connect(server.url())
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client);
+    assert!(js.get_stream("ORDERS").await.is_ok());
+    let log = server.log();
+    assert!(!log.contains("route connections"), "{log}");
+    let script = std::fs::read_to_string(backup.join("restore.sh")).unwrap();
+    assert!(script.contains("STANDALONE_CONTEXT_A"), "{script}");
+}
