@@ -243,13 +243,15 @@ impl Snapshot {
     }
 
     /// The store once `m` is carried out, from this `before` snapshot and a `stat` of each
-    /// entry apply changed (`dirs`: the directories whose entries it renamed), rather than a
-    /// second walk of the whole store.
+    /// entry apply changed (`dirs`: the directories whose entries it renamed; `known`: files
+    /// whose metadata apply has already, by path), rather than a second walk of the whole
+    /// store.
     pub fn after(
         &self,
         root: &Path,
         m: &Manifest,
         dirs: &[PathBuf],
+        known: &std::collections::HashMap<&str, &std::fs::Metadata>,
     ) -> Result<Snapshot, ApplyError> {
         let removed: Vec<String> = m
             .changes
@@ -288,7 +290,10 @@ impl Snapshot {
             .map(|d| d.to_string_lossy().into_owned())
             .filter(|d| !d.is_empty());
         for rel in edited.chain(dirs) {
-            let entry = Entry::stat(&root.join(&rel), rel.clone())?;
+            let entry = match known.get(rel.as_str()) {
+                Some(meta) => Entry::from_metadata(meta, rel.clone()),
+                None => Entry::stat(&root.join(&rel), rel.clone())?,
+            };
             entries.insert(rel, entry);
         }
         Ok(Snapshot {

@@ -331,12 +331,53 @@ pub struct Original {
     pub entry: Entry,
 }
 
-/// Checks every change against the store; returns the originals of edited files, or every
-/// mismatch found. What a change inside a `copy` finds is checked in the survivor's store
-/// the copy comes from.
-pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyError> {
+/// What [`against_store`] found; directories to remove are checked once the store's
+/// listing is at hand ([`Checked::finish`]).
+#[derive(Debug)]
+pub struct Checked {
+    originals: Vec<Original>,
+    drift: Vec<Mismatch>,
+    /// Removed directories of the store (change index), their fingerprints not checked yet.
+    dirs: Vec<usize>,
+}
+
+impl Checked {
+    /// Checks each directory to remove against `listing` (the store's, see [`tree::list`],
+    /// taken while [`against_store`] ran: one walk serves both), and returns the originals
+    /// of edited files, or every mismatch found.
+    pub fn finish(mut self, m: &Manifest, listing: &[Entry]) -> Result<Vec<Original>, ApplyError> {
+        for index in self.dirs {
+            let Change::Remove(r) = &m.changes[index] else {
+                unreachable!("dirs are removals")
+            };
+            let now = tree::summarize_entries(&tree::inside(listing, &r.path))?;
+            if now.fingerprint != r.fingerprint {
+                self.drift.push(Mismatch {
+                    path: r.path.clone(),
+                    found: Found::DirChanged {
+                        files: now.files,
+                        bytes: now.bytes,
+                        expected_files: r.files,
+                        expected_bytes: r.bytes,
+                    },
+                });
+            }
+        }
+        if self.drift.is_empty() {
+            Ok(self.originals)
+        } else {
+            Err(ApplyError::Drift(self.drift))
+        }
+    }
+}
+
+/// Checks every change against the store, but for the contents of directories to remove
+/// (see [`Checked::finish`]). What a change inside a `copy` finds is checked in the
+/// survivor's store the copy comes from.
+pub fn against_store(root: &Path, m: &Manifest) -> Result<Checked, ApplyError> {
     let mut originals = Vec::new();
     let mut drift = Vec::new();
+    let mut dirs = Vec::new();
     let mut ancestors = Ancestors::default();
     let copies = Copies::of(m);
     for (index, change) in m.changes.iter().enumerate() {
@@ -418,27 +459,17 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Vec<Original>, ApplyEr
                         }));
                     }
                 }
-                Some(FileKind::Directory) if !is_removable_file(&r.path) => {
-                    let now = tree::summarize(&abs)?;
-                    if now.fingerprint != r.fingerprint {
-                        drift.push(found(Found::DirChanged {
-                            files: now.files,
-                            bytes: now.bytes,
-                            expected_files: r.files,
-                            expected_bytes: r.bytes,
-                        }));
-                    }
-                }
+                Some(FileKind::Directory) if !is_removable_file(&r.path) => dirs.push(index),
                 Some(kind) => drift.push(found(Found::NotADirectory(kind))),
                 None => drift.push(found(Found::DirGone)),
             },
         }
     }
-    if drift.is_empty() {
-        Ok(originals)
-    } else {
-        Err(ApplyError::Drift(drift))
-    }
+    Ok(Checked {
+        originals,
+        drift,
+        dirs,
+    })
 }
 
 /// Where apply stages copy `index` before moving it into place: a directory of

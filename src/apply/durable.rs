@@ -225,15 +225,21 @@ pub struct Points {
 /// A file with other hard links (a store copied with `cp -al`) is never written in place:
 /// its new contents go to a temporary file beside it, renamed over it, so the other links
 /// keep the original.
+///
+/// Returns each file's metadata as written (in the order of `files`), so that callers
+/// need not look them up again.
 pub fn write_files(
     root: &Path,
     label: &str,
     files: &[FileWrite],
     points: Points,
-) -> Result<(), ApplyError> {
+) -> Result<Vec<std::fs::Metadata>, ApplyError> {
     let mut progress = Progress::new(format!("{label}: writing files"), files.len() as u64, false);
+    let written: Vec<std::sync::OnceLock<std::fs::Metadata>> =
+        files.iter().map(|_| std::sync::OnceLock::new()).collect();
     par_for_each(files, &mut progress, |n, w| {
-        write_file(w)?;
+        let meta = write_file(w)?;
+        let _ = written[n].set(meta);
         failpoint::hit(points.written, n)
     })?;
     progress.finish();
@@ -244,18 +250,22 @@ pub fn write_files(
         .collect();
     paths.extend(dirs);
     sync_filesystem(root, &paths)?;
-    failpoint::hit(points.synced, 0)
+    failpoint::hit(points.synced, 0)?;
+    Ok(written
+        .into_iter()
+        .map(|m| m.into_inner().expect("every file written"))
+        .collect())
 }
 
 /// Where a write goes: into the file as it is, beside it (other links share its inode), or
 /// a new file.
-enum Into {
+enum Target {
     InPlace(File),
     Beside,
     New,
 }
 
-fn open_for_write(path: &Path) -> Result<Into, ApplyError> {
+fn open_for_write(path: &Path) -> Result<Target, ApplyError> {
     failpoint::io(IoOp::Write).map_err(ApplyError::io("open", path))?;
     // No following a link, no blocking on a FIFO: only a regular file is written into.
     let file = match OpenOptions::new()
@@ -264,7 +274,7 @@ fn open_for_write(path: &Path) -> Result<Into, ApplyError> {
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Into::New),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Target::New),
         Err(e) => return Err(ApplyError::io("open", path)(e)),
     };
     let meta = file.metadata().map_err(ApplyError::io("stat", path))?;
@@ -275,9 +285,9 @@ fn open_for_write(path: &Path) -> Result<Into, ApplyError> {
         )));
     }
     Ok(if meta.nlink() > 1 {
-        Into::Beside
+        Target::Beside
     } else {
-        Into::InPlace(file)
+        Target::InPlace(file)
     })
 }
 
@@ -287,10 +297,10 @@ mod libc_flags {
     pub const NONBLOCK: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
 }
 
-/// Writes one file of [`write_files`] (not synced).
-fn write_file(w: &FileWrite) -> Result<(), ApplyError> {
+/// Writes one file of [`write_files`] (not synced); its metadata once written.
+fn write_file(w: &FileWrite) -> Result<std::fs::Metadata, ApplyError> {
     match open_for_write(&w.target)? {
-        Into::InPlace(file) => {
+        Target::InPlace(file) => {
             use std::os::unix::fs::FileExt;
             let path = &w.target;
             failpoint::io(IoOp::Write).map_err(ApplyError::io("write", path))?;
@@ -313,9 +323,9 @@ fn write_file(w: &FileWrite) -> Result<(), ApplyError> {
                 file.set_modified(system_time(t))
                     .map_err(ApplyError::io("set the time of", path))?;
             }
-            Ok(())
+            file.metadata().map_err(ApplyError::io("stat", path))
         }
-        Into::Beside => {
+        Target::Beside => {
             let temp = super::check::sibling(&w.target, "tmp");
             remove(&temp)?;
             write_new(&temp, &w.bytes, w.perms)?;
@@ -323,14 +333,14 @@ fn write_file(w: &FileWrite) -> Result<(), ApplyError> {
             if let Some(t) = w.mtime_ns {
                 set_mtime(&w.target, t)?;
             }
-            Ok(())
+            std::fs::symlink_metadata(&w.target).map_err(ApplyError::io("stat", &w.target))
         }
-        Into::New => {
+        Target::New => {
             write_new(&w.target, &w.bytes, w.perms)?;
             if let Some(t) = w.mtime_ns {
                 set_mtime(&w.target, t)?;
             }
-            Ok(())
+            std::fs::symlink_metadata(&w.target).map_err(ApplyError::io("stat", &w.target))
         }
     }
 }

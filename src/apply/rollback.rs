@@ -381,7 +381,7 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
             true,
         )?;
     }
-    durable::write_files(
+    let metas = durable::write_files(
         &root,
         "rollback",
         &staged,
@@ -390,6 +390,15 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
             synced: "restores-synced",
         },
     )?;
+    // What the final listing needs of each restored file, without looking it up again.
+    let known: std::collections::HashMap<String, tree::Entry> = staged
+        .iter()
+        .zip(&metas)
+        .filter_map(|(w, meta)| {
+            let rel = rel_of(&w.target)?;
+            Some((rel.clone(), tree::Entry::from_metadata(meta, rel)))
+        })
+        .collect();
 
     tracing::info!(files = staged.len(), "originals written back and durable");
     // Copies from other survivors out, the innermost first, before what they replaced
@@ -528,7 +537,7 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
     durable::sync_filesystem(&backup.root, std::slice::from_ref(&backup.root))?;
     tracing::info!("directories back, times restored, durable");
 
-    let now = relisted(&root, listing, touched, &dirs)?;
+    let now = relisted(&root, listing, touched, &dirs, &known)?;
     done.not_original = backup::differences(&before.entries, &now);
     Ok(done)
 }
@@ -612,12 +621,14 @@ fn parent_of_path(p: &Path) -> PathBuf {
 /// The store as it is now, from `listing` (taken before rollback changed anything, under
 /// the lock) with every subtree in `touched` listed again (from the listing given, for a
 /// directory renamed back whole, or from disk) and every directory of `dirs` stat'ed
-/// again: the same as a walk of the whole store, for the cost of what rollback changed.
+/// again (`written`: files rollback wrote, as it wrote them): the same as a walk of the
+/// whole store, for the cost of what rollback changed.
 fn relisted(
     root: &Path,
     listing: Vec<tree::Entry>,
     touched: Vec<(String, Option<Vec<tree::Entry>>)>,
     dirs: &BTreeSet<String>,
+    written: &std::collections::HashMap<String, tree::Entry>,
 ) -> Result<Vec<tree::Entry>, ApplyError> {
     use std::collections::BTreeMap;
     let mut map: BTreeMap<String, tree::Entry> =
@@ -640,8 +651,12 @@ fn relisted(
         }
         drop_subtree(&mut map, &rel);
         let abs = root.join(&rel);
-        let Ok(entry) = tree::Entry::stat(&abs, rel.clone()) else {
-            continue;
+        let entry = match written.get(&rel) {
+            Some(e) => e.clone(),
+            None => match tree::Entry::stat(&abs, rel.clone()) {
+                Ok(e) => e,
+                Err(_) => continue,
+            },
         };
         let inner = match (entry.kind, known) {
             ('d', Some(known)) => known,

@@ -83,16 +83,18 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         return Ok(done);
     }
     // The drift check reads every edited file; the `before` snapshot stats every entry of
-    // the store. Both only read, so they overlap.
-    let (originals, snapshot) = std::thread::scope(|s| {
+    // the store. Both only read, so they overlap; the snapshot's listing then checks the
+    // directories to remove (one walk for both).
+    let (checked, snapshot) = std::thread::scope(|s| {
         let snapshot = s.spawn(|| Snapshot::take(&root));
-        let originals = check::against_store(&root, m);
+        let checked = check::against_store(&root, m);
         (
-            originals,
+            checked,
             snapshot.join().expect("the snapshot thread panicked"),
         )
     });
-    let originals = match originals {
+    let snapshot = snapshot?;
+    let originals = match checked.and_then(|c| c.finish(m, &snapshot.entries)) {
         Err(ApplyError::Drift(drift)) => {
             // Applied already, with the default backup directory: say so, and where.
             if opts.backup_dir.is_none() {
@@ -106,7 +108,6 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         }
         other => other?,
     };
-    let snapshot = snapshot?;
     tracing::info!(
         files = originals.len(),
         entries = snapshot.entries.len(),
@@ -323,7 +324,7 @@ fn carry_out(
         },
         true,
     )?;
-    durable::write_files(
+    let metas = durable::write_files(
         root,
         "apply",
         &written,
@@ -334,8 +335,13 @@ fn carry_out(
     )?;
     tracing::info!(files = written.len(), "files written and durable");
     let dirs: Vec<PathBuf> = touched_dirs.into_iter().collect();
+    let known: std::collections::HashMap<&str, &std::fs::Metadata> = originals
+        .iter()
+        .zip(&metas)
+        .map(|(o, meta)| (m.changes[o.index].path(), meta))
+        .collect();
 
-    let after = before.after(root, m, &dirs)?;
+    let after = before.after(root, m, &dirs, &known)?;
     let path = backup.snapshot_after();
     let sha = after.write(&path)?;
     durable::sync_each(&[path, backup.root.clone()])?;
