@@ -65,27 +65,17 @@ pub fn sync_filesystem(root: &Path, paths: &[PathBuf]) -> Result<(), ApplyError>
 
 /// `fsync` of every path (file or directory), on a few threads at once.
 pub fn sync_each(paths: &[PathBuf]) -> Result<(), ApplyError> {
-    let threads = std::thread::available_parallelism().map_or(4, |n| n.get() * 4);
-    let chunk = paths.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = paths
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    for p in part {
-                        failpoint::io(IoOp::Sync)
-                            .and_then(|_| File::open(p))
-                            .and_then(|f| f.sync_all())
-                            .map_err(ApplyError::io("sync", p))?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().expect("a sync thread panicked"))
+    // fsync waits on the disk, not the processor: more threads than cores.
+    crate::par::map_chunks(paths, crate::par::cores() * 4, |part| {
+        part.iter().try_for_each(|p| {
+            failpoint::io(IoOp::Sync)
+                .and_then(|_| File::open(p))
+                .and_then(|f| f.sync_all())
+                .map_err(ApplyError::io("sync", p))
+        })
     })
+    .into_iter()
+    .collect()
 }
 
 /// Owner and permission bits a written file gets.

@@ -663,22 +663,12 @@ fn hash_edits(
         .filter(|(i, c)| matches!(c, Change::Edit(_)) && copies.containing(*i, c.path()).is_none())
         .map(|(i, c)| (i, root.join(c.path())))
         .collect();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let chunk = edits.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = edits
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(i, p)| (*i, file::read_regular(p).map(|(_, b)| sha256_hex(&b))))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a hashing thread panicked"))
-            .collect()
+    crate::par::map_chunks(&edits, crate::par::cores(), |part| {
+        part.iter()
+            .map(|(i, p)| (*i, file::read_regular(p).map(|(_, b)| sha256_hex(&b))))
+            .collect::<Vec<_>>()
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }

@@ -203,18 +203,7 @@ pub fn plan_read(
     }
     // Each stream's edits are its own: made on a few threads, kept in store order.
     let streams: Vec<(&crate::store::Account, &crate::store::Stream)> = store.streams().collect();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let chunk = streams.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<(Vec<Change>, Summary), PlanError>> = std::thread::scope(|s| {
-        let workers: Vec<_> = streams
-            .chunks(chunk)
-            .map(|part| s.spawn(move || edit_streams(part)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a planning thread panicked"))
-            .collect()
-    });
+    let parts = crate::par::map_chunks(&streams, crate::par::cores(), edit_streams);
     let mut changes = Vec::new();
     let mut summary = Summary::default();
     for part in parts {

@@ -13,8 +13,6 @@
 //! checksum, `o.dat` the state (`encodeConsumerState`), encrypted like the stream when it
 //! is. It sees redeliveries of what it may already have processed: the safe side.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 
 use super::diff;
@@ -53,17 +51,7 @@ pub fn recreate(
     let Some(cluster) = cluster else {
         return Ok(out);
     };
-    let local: BTreeMap<(&str, &str), &Stream> = store
-        .streams()
-        .map(|(a, s)| {
-            let name = s
-                .meta
-                .as_ref()
-                .and_then(|m| m.str_field("name"))
-                .unwrap_or(&s.dir_name);
-            ((a.name.as_str(), name), s)
-        })
-        .collect();
+    let local = store.streams_by_name();
     for asset in &inventory.streams {
         if !matches!(asset.class, Class::Here | Class::HereBehind)
             || !matches!(asset.retention.as_deref(), Some("interest" | "workqueue"))
@@ -187,12 +175,7 @@ fn consumer_files(
     now: chrono::DateTime<chrono::Utc>,
     out: &mut Recreated,
 ) -> Result<(), PlanError> {
-    let stream_name = stream
-        .meta
-        .as_ref()
-        .and_then(|m| m.str_field("name"))
-        .unwrap_or(&stream.dir_name)
-        .to_string();
+    let stream_name = stream.name().to_string();
     let obs = format!("{}/obs", stream.dir);
     let dir = format!("{obs}/{}", ca.name);
     let reason = format!(

@@ -481,11 +481,7 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 fn stream_name(s: &Stream) -> String {
-    s.meta
-        .as_ref()
-        .and_then(|m| m.str_field("name"))
-        .unwrap_or(&s.dir_name)
-        .to_string()
+    s.name().to_string()
 }
 
 /// A `meta.inf` as a JSON map without what legitimately differs between nodes: `created`

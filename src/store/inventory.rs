@@ -270,15 +270,7 @@ impl Inventory {
 fn local_streams(store: &Store) -> BTreeMap<(String, String), &super::Stream> {
     store
         .streams()
-        .map(|(a, s)| {
-            let name = s
-                .meta
-                .as_ref()
-                .and_then(|m| m.str_field("name"))
-                .unwrap_or(&s.dir_name)
-                .to_string();
-            ((a.name.clone(), name), s)
-        })
+        .map(|(a, s)| ((a.name.clone(), s.name().to_string()), s))
         .collect()
 }
 

@@ -71,6 +71,16 @@ pub struct Stream {
     pub state_stale: bool,
 }
 
+impl Stream {
+    /// Its configured name (`meta.inf`), or its directory name when that cannot be read.
+    pub fn name(&self) -> &str {
+        self.meta
+            .as_ref()
+            .and_then(|m| m.str_field("name"))
+            .unwrap_or(&self.dir_name)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Consumer {
     pub name: String,
@@ -209,6 +219,13 @@ impl Store {
             .flat_map(|a| a.streams.iter().map(move |s| (a, s)))
     }
 
+    /// Every stream, by (account, stream name).
+    pub fn streams_by_name(&self) -> std::collections::BTreeMap<(&str, &str), &Stream> {
+        self.streams()
+            .map(|(a, s)| ((a.name.as_str(), s.name()), s))
+            .collect()
+    }
+
     /// The first `meta.inf` the server cannot load (not valid JSON, or a field it cannot
     /// decode), as an error.
     pub fn first_malformed(&self) -> Option<StoreError> {
@@ -334,35 +351,20 @@ fn read_streams(
     notes: &mut Vec<String>,
     keys: Option<&Keys>,
 ) -> Result<Vec<Stream>, StoreError> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let chunk = streams.len().div_ceil(threads).max(1);
-    /// One thread's streams and the notes it made.
-    type Part = Result<(Vec<Stream>, Vec<String>), StoreError>;
-    let parts: Vec<Part> = std::thread::scope(|s| {
-        let workers: Vec<_> = streams
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    let mut notes = Vec::new();
-                    let mut read = Vec::with_capacity(part.len());
-                    for (name, path, rel) in part {
-                        read.push(read_stream(
-                            account,
-                            name,
-                            path,
-                            rel.clone(),
-                            &mut notes,
-                            keys,
-                        )?);
-                    }
-                    Ok((read, notes))
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a reading thread panicked"))
-            .collect()
+    let parts = crate::par::map_chunks(&streams, crate::par::cores(), |part| {
+        let mut notes = Vec::new();
+        let mut read = Vec::with_capacity(part.len());
+        for (name, path, rel) in part {
+            read.push(read_stream(
+                account,
+                name,
+                path,
+                rel.clone(),
+                &mut notes,
+                keys,
+            )?);
+        }
+        Ok::<_, StoreError>((read, notes))
     });
     let mut out = Vec::with_capacity(streams.len());
     for part in parts {

@@ -332,35 +332,15 @@ pub fn read(store: &Store, cluster: &Cluster) -> Tails {
     };
     let raft_keys = store.keys.as_ref().map(ServerKeys::for_raft);
     let raft_keys = raft_keys.as_ref().map(|k| k as &dyn BlockKeys);
-    let local: BTreeMap<(&str, &str), &Stream> = store
-        .streams()
-        .map(|(a, s)| {
-            let name = s
-                .meta
-                .as_ref()
-                .and_then(|m| m.str_field("name"))
-                .unwrap_or(&s.dir_name);
-            ((a.name.as_str(), name), s)
-        })
-        .collect();
+    let local = store.streams_by_name();
     for sa in &cluster.streams {
         let Some(stream) = local.get(&(sa.account.as_str(), sa.name.as_str())) else {
             continue;
         };
-        let dir = raft_dir.join(&sa.group.name);
-        if file::kind_at(&dir) != Some(FileKind::Directory) {
+        let Some(group) = read_group_at(&raft_dir, &sa.group.name, raft_keys, &mut tails.problems)
+        else {
             continue;
-        }
-        let group = match raft::read_group(&dir, raft_keys) {
-            Ok(g) => g,
-            Err(e) => {
-                tails.problems.push(crate::error::chain(&e));
-                continue;
-            }
         };
-        tails
-            .problems
-            .extend(group.problems.iter().map(|p| crate::error::chain(p)));
         let store_keys = store
             .keys
             .as_ref()
@@ -385,16 +365,10 @@ pub fn read(store: &Store, cluster: &Cluster) -> Tails {
             let Some(consumer) = local_consumers.get(ca.name.as_str()) else {
                 continue;
             };
-            let cdir = raft_dir.join(&ca.group.name);
-            if file::kind_at(&cdir) != Some(FileKind::Directory) {
+            let Some(cgroup) =
+                read_group_at(&raft_dir, &ca.group.name, raft_keys, &mut tails.problems)
+            else {
                 continue;
-            }
-            let cgroup = match raft::read_group(&cdir, raft_keys) {
-                Ok(g) => g,
-                Err(e) => {
-                    tails.problems.push(crate::error::chain(&e));
-                    continue;
-                }
             };
             match consumer_tail(&sa.account, &sa.name, consumer, &cgroup) {
                 Ok(Some(t)) => tails.consumers.push(t),
@@ -404,6 +378,30 @@ pub fn read(store: &Store, cluster: &Cluster) -> Tails {
         }
     }
     tails
+}
+
+/// Raft group `name` of `raft_dir`, when it is a directory here; what could not be read of
+/// it (the whole group, or parts) goes into `problems`.
+fn read_group_at(
+    raft_dir: &Path,
+    name: &str,
+    keys: Option<&dyn BlockKeys>,
+    problems: &mut Vec<String>,
+) -> Option<Group> {
+    let dir = raft_dir.join(name);
+    if file::kind_at(&dir) != Some(FileKind::Directory) {
+        return None;
+    }
+    match raft::read_group(&dir, keys) {
+        Ok(group) => {
+            problems.extend(group.problems.iter().map(|p| crate::error::chain(p)));
+            Some(group)
+        }
+        Err(e) => {
+            problems.push(crate::error::chain(&e));
+            None
+        }
+    }
 }
 
 /// The highest commit index any entry of `group` recorded (or its `commit.idx`).
@@ -749,12 +747,7 @@ pub fn bounds(store: &Store, account: &str, stream: &Stream) -> Result<Bounds, S
 
 /// The stream's name: from its `meta.inf`, else its directory's.
 pub fn stream_name(stream: &Stream) -> String {
-    stream
-        .meta
-        .as_ref()
-        .and_then(|m| m.str_field("name"))
-        .unwrap_or(&stream.dir_name)
-        .to_string()
+    stream.name().to_string()
 }
 
 /// The blocks of a stream store, ascending, with a reader for each.

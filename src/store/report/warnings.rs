@@ -625,13 +625,7 @@ fn origin_warnings(
     let origins = mirror
         .map(|m| ("mirror", "mirrors", m))
         .chain(sources.map(|src| ("source", "sources", src)));
-    let named = |t: &Stream, origin: &str| {
-        t.meta
-            .as_ref()
-            .and_then(|m| m.str_field("name"))
-            .unwrap_or(&t.dir_name)
-            == origin
-    };
+    let named = |t: &Stream, origin: &str| t.name() == origin;
     let in_account = |origin: &str| account.streams.iter().any(|t| named(t, origin));
     // Through an `external` API prefix: another account's export (then the stream is in
     // this store, in that account) or another JetStream domain.
