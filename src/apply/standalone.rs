@@ -12,9 +12,11 @@
 //!   (`$G`, the global account, aside: it needs no block) gets an account with
 //!   `jetstream: enabled` and one user, `js-recover-<account>`, with a random password.
 //!   An encrypted store (a `meta.key` beside a stream's `meta.inf`) gets `key: $JS_KEY`:
-//!   the survivor's key, from the environment. Accounts named by public keys (operator
-//!   mode) cannot be configured from the store: the file says so, and the operator,
-//!   resolver and account JWTs must come from the survivor's own configuration.
+//!   the survivor's key, from the environment (nats-server parses the variable's value as
+//!   a config value: `JS_KEY="'$(cat js.key)'"` keeps a key with spaces or digits a
+//!   string). Accounts named by public keys (operator mode) cannot be configured from the
+//!   store: the file says so, and the operator, resolver and account JWTs must come from
+//!   the survivor's own configuration.
 //! - `restore.sh`: per account, `nats account backup` from the standalone server, then per
 //!   stream `nats stream restore --replicas N` with the replicas the stream had in the lost
 //!   cluster (its `num_replicas` before the plan edited it, or as the cluster's Raft meta
@@ -146,8 +148,11 @@ impl Standalone {
         out.push_str(&format!("  store_dir: {}\n", conf_string(&self.store)));
         if self.encrypted {
             out.push_str(
-                "  # Encrypted at rest: the survivor's key (and its `cipher`, if not the default)\n  \
-                 # from the environment: JS_KEY=... nats-server -c standalone.conf\n  \
+                "  # Encrypted at rest: the survivor's key, from the environment. nats-server reads\n  \
+                 # the variable as a config value, so wrap the key in single quotes:\n  \
+                 #   JS_KEY=\"'$(cat js.key)'\" nats-server -c standalone.conf\n  \
+                 # (a store the survivor wrote with `cipher: aes` is converted at load unless\n  \
+                 # `cipher: aes` is added here)\n  \
                  key: $JS_KEY\n",
             );
         }

@@ -216,7 +216,7 @@ fn next_steps(store: &Path, backup: &Path, next: Option<&Next>) -> String {
             "loopback only"
         },
         key = if next.standalone.encrypted {
-            "   (with JS_KEY set to the survivor's key)"
+            "\n     with the survivor's key in single quotes (nats-server parses it): JS_KEY=\"'$(cat js.key)'\""
         } else {
             ""
         },

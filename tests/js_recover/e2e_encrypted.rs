@@ -14,6 +14,8 @@ use serde_json::Value;
 use crate::e2e_plan::{assert_consumer_progress, assert_report_covers, report_stream};
 use crate::fixtures::{assert_same_tree, js_recover, tree};
 use crate::support::fsutil::copy_tree;
+use crate::support::nats_server::Served;
+use crate::support::standalone::serve_written;
 use crate::support::{
     survivor, verify_standalone_with, Encryption, SurvivorOpts, SurvivorStop, SysAccount,
 };
@@ -205,6 +207,42 @@ async fn recovers(cipher: &'static str, stop: SurvivorStop, rotated: bool) {
         report.bad_log_lines()
     );
     assert!(!report.log.contains("Error decrypting"), "{}", report.log);
+
+    // The standalone.conf apply wrote serves it too, as written, the key from the
+    // environment (`key: $JS_KEY`, in single quotes as the file says: nats-server parses the
+    // variable, and this key has spaces): every stream with its messages and consumers.
+    let conf = std::fs::read_to_string(backup.join("standalone.conf")).unwrap();
+    assert!(
+        conf.contains("key: $JS_KEY") && conf.contains(r#"JS_KEY="'$(cat js.key)'""#),
+        "{conf}"
+    );
+    let written = work.path().join("written");
+    copy_tree(&store, &written);
+    let server = serve_written(
+        &s.version,
+        &backup,
+        Some(&written),
+        &[("JS_KEY", &format!("'{KEY}'"))],
+    )
+    .await;
+    let got = server.served().await;
+    let log = server.log();
+    drop(server);
+    let want: Served = s
+        .expectations
+        .accounts
+        .iter()
+        .flat_map(|(account, a)| {
+            a.streams.iter().map(move |(name, st)| {
+                (
+                    (account.clone(), name.clone()),
+                    (st.messages, st.consumers.len() as u64),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(got, want, "{log}");
+    assert!(!log.contains("Error decrypting"), "{log}");
 
     js_recover().arg("rollback").arg(&backup).assert().success();
     assert_same_tree(&original, &tree(&store));

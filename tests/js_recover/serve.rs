@@ -10,36 +10,11 @@ use serde_json::Value;
 use crate::fixtures::{example_store_path, js_recover};
 use crate::support::fsutil::copy_tree;
 use crate::support::net::free_port;
+use crate::support::standalone::serve_written;
 use crate::support::{Server, ServerSpec, Standalone, SysAccount};
 
 /// The release that wrote the example store.
 const VERSION: &str = "2.12.8";
-
-/// (account, stream) -> (messages, consumers), as `/jsz` reports them.
-type Served = BTreeMap<(String, String), (u64, u64)>;
-
-async fn served(server: &Server) -> Served {
-    let jsz = server
-        .jsz("accounts=true&streams=true")
-        .await
-        .expect("/jsz answers");
-    let mut out = Served::new();
-    for account in jsz["account_details"].as_array().into_iter().flatten() {
-        for s in account["stream_detail"].as_array().into_iter().flatten() {
-            out.insert(
-                (
-                    account["name"].as_str().unwrap().to_string(),
-                    s["name"].as_str().unwrap().to_string(),
-                ),
-                (
-                    s["state"]["messages"].as_u64().unwrap(),
-                    s["state"]["consumer_count"].as_u64().unwrap(),
-                ),
-            );
-        }
-    }
-    out
-}
 
 fn prepare(store: &Path, backup: &Path) -> Value {
     let out = js_recover()
@@ -70,20 +45,8 @@ async fn the_written_standalone_config_serves_every_stream_and_restore_names_eac
     assert!(config.contains("listen: 127.0.0.1:4222"), "{config}");
 
     // The config as written; only its port moves (tests run side by side).
-    let (port, http_port) = (free_port(), free_port());
-    let server = Server::start(ServerSpec {
-        version: VERSION.into(),
-        name: "written".into(),
-        work_dir: dir.path().join("written"),
-        port,
-        http_port,
-        config: config.replace(
-            "listen: 127.0.0.1:4222",
-            &format!("listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{http_port}"),
-        ),
-    })
-    .await;
-    let got = served(&server).await;
+    let server = serve_written(VERSION, &backup, None, &[]).await;
+    let got = server.served().await;
     // Each account's user and password from the file let a client in.
     for account in report["next"]["accounts"].as_array().unwrap() {
         let name = account["name"].as_str().unwrap();
@@ -121,7 +84,7 @@ async fn the_written_standalone_config_serves_every_stream_and_restore_names_eac
     copy_tree(&example_store_path(), &other);
     prepare(&other, &dir.path().join("other-backup"));
     let by_hand = Standalone::start(VERSION, &other, SysAccount::Default).await;
-    let want = served(&by_hand.server).await;
+    let want = by_hand.server.served().await;
     drop(by_hand);
     assert_eq!(got, want);
     assert_eq!(got.len(), 6, "{got:?}");
@@ -288,9 +251,10 @@ async fn a_config_derived_from_the_nodes_own_serves_every_stream_with_its_users(
         port,
         http_port,
         config,
+        env: Vec::new(),
     })
     .await;
-    let got = served(&server).await;
+    let got = server.served().await;
     assert_eq!(got.len(), 6, "{got:?}");
     // The node's own users still get in.
     let client = async_nats::ConnectOptions::with_user_and_password("a".into(), "a".into())

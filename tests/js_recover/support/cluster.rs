@@ -299,5 +299,6 @@ fn node_spec(opts: &ClusterOpts, root: &std::path::Path, i: usize, routes: &[u16
         port,
         http_port,
         config,
+        env: Vec::new(),
     }
 }

@@ -104,6 +104,9 @@ fn install(version: &str) -> PathBuf {
     bin
 }
 
+/// What a server serves: (account, stream) -> (messages, consumers).
+pub type Served = std::collections::BTreeMap<(String, String), (u64, u64)>;
+
 /// What to start: the config text is complete, ports included.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
@@ -115,6 +118,8 @@ pub struct ServerSpec {
     pub port: u16,
     pub http_port: u16,
     pub config: String,
+    /// Environment variables the server gets besides ours (a config's `$VAR` references).
+    pub env: Vec<(String, String)>,
 }
 
 /// A running nats-server. Dropping it SIGKILLs the process, so a panicking
@@ -151,6 +156,7 @@ impl Server {
         let child = Command::new(&bin)
             .arg("-c")
             .arg(&config_path)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
@@ -255,6 +261,30 @@ impl Server {
         Ok(net::http_get_json(self.http_port, &format!("/jsz?{query}"))
             .await?
             .1)
+    }
+
+    /// (account, stream) -> (messages, consumers), as `/jsz` reports them.
+    pub async fn served(&self) -> Served {
+        let jsz = self
+            .jsz("accounts=true&streams=true")
+            .await
+            .expect("/jsz answers");
+        let mut out = Served::new();
+        for account in jsz["account_details"].as_array().into_iter().flatten() {
+            for s in account["stream_detail"].as_array().into_iter().flatten() {
+                out.insert(
+                    (
+                        account["name"].as_str().unwrap().to_string(),
+                        s["name"].as_str().unwrap().to_string(),
+                    ),
+                    (
+                        s["state"]["messages"].as_u64().unwrap(),
+                        s["state"]["consumer_count"].as_u64().unwrap(),
+                    ),
+                );
+            }
+        }
+        out
     }
 
     /// True when `/healthz` answers 200 (JetStream loaded and current).

@@ -107,6 +107,7 @@ async fn start_server(
             port,
             http_port,
             config,
+            env: Vec::new(),
         };
         match Server::try_start(spec).await {
             Ok(server) => return server,
@@ -287,4 +288,51 @@ fn cmp(out: &mut Vec<String>, at: &str, what: &str, expected: u64, actual: u64) 
 pub fn assert_matches(expected: &Expectations, actual: &Expectations) {
     let wrong = mismatches(expected, actual);
     assert!(wrong.is_empty(), "state differs:\n  {}", wrong.join("\n  "));
+}
+
+/// A server started with the `standalone.conf` js-recover wrote into `backup`, as an
+/// operator starts it: only its listen port moves (tests run side by side), and with
+/// `store` given its `store_dir` points there instead (a copy, so that the original can
+/// still be rolled back). `env` sets what the file references (`$JS_KEY`).
+pub async fn serve_written(
+    version: &str,
+    backup: &Path,
+    store: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Server {
+    let written = std::fs::read_to_string(backup.join("standalone.conf"))
+        .expect("apply writes standalone.conf into the backup directory");
+    let mut config = written.clone();
+    if let Some(store) = store {
+        let line = written
+            .lines()
+            .find(|l| l.trim_start().starts_with("store_dir:"))
+            .unwrap_or_else(|| panic!("no store_dir in {written}"));
+        config = config.replace(line, &format!("  store_dir: {}", config::quote_path(store)));
+    }
+    assert!(config.contains("listen: 127.0.0.1:4222"), "{written}");
+    for _ in 0..3 {
+        let (port, http_port) = (net::free_port(), net::free_port());
+        let spec = ServerSpec {
+            version: version.to_string(),
+            name: "written".into(),
+            work_dir: backup.join("served"),
+            port,
+            http_port,
+            config: config.replace(
+                "listen: 127.0.0.1:4222",
+                &format!("listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{http_port}"),
+            ),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        match Server::try_start(spec).await {
+            Ok(server) => return server,
+            Err(e) if e.port_taken() => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("the written config lost a port race three times")
 }
