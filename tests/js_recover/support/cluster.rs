@@ -29,6 +29,9 @@ pub struct ClusterOpts {
     pub size: usize,
     /// Extra server tags per node (index = node), for placement on node sets.
     pub tags: Vec<Vec<String>>,
+    /// The accounts part of every node's config, instead of the tests' accounts for `sys`
+    /// (operator mode: `operator`, `system_account`, `resolver`).
+    pub accounts: Option<String>,
 }
 
 impl Default for ClusterOpts {
@@ -39,6 +42,7 @@ impl Default for ClusterOpts {
             encryption: None,
             size: 3,
             tags: Vec::new(),
+            accounts: None,
         }
     }
 }
@@ -290,7 +294,10 @@ fn node_spec(opts: &ClusterOpts, root: &std::path::Path, i: usize, routes: &[u16
         jetstream = config::jetstream_block(&store, opts.encryption),
         route = routes[i],
         others = others.join(", "),
-        accounts = config::accounts_block(opts.sys),
+        accounts = opts
+            .accounts
+            .clone()
+            .unwrap_or_else(|| config::accounts_block(opts.sys)),
     );
     ServerSpec {
         version: opts.version.clone(),
