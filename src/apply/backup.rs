@@ -264,12 +264,9 @@ impl Snapshot {
                 .iter()
                 .any(|r| p == r || (p.starts_with(r.as_str()) && p.as_bytes()[r.len()] == b'/'))
         };
-        let mut entries: std::collections::BTreeMap<String, Entry> = self
-            .entries
-            .iter()
-            .filter(|e| !gone(&e.path))
-            .map(|e| (e.path.clone(), e.clone()))
-            .collect();
+        // What apply changed, by path; merged into the (sorted) entries of `before` below,
+        // so the whole listing is not copied into a map.
+        let mut entries: std::collections::BTreeMap<String, Entry> = Default::default();
         // A directory copied in: every entry of it.
         for c in &m.changes {
             let Change::Copy(c) = c else { continue };
@@ -296,18 +293,39 @@ impl Snapshot {
             };
             entries.insert(rel, entry);
         }
+        let mut changed = entries.into_values().peekable();
+        let mut merged = Vec::with_capacity(self.entries.len());
+        for e in self.entries.iter().filter(|e| !gone(&e.path)) {
+            while let Some(c) = changed.next_if(|c| c.path < e.path) {
+                merged.push(c);
+            }
+            match changed.next_if(|c| c.path == e.path) {
+                Some(c) => merged.push(c),
+                None => merged.push(e.clone()),
+            }
+        }
+        merged.extend(changed);
         Ok(Snapshot {
+            schema: self.schema.clone(),
+            schema_version: self.schema_version,
             taken_at: crate::clock::now(),
-            entries: entries.into_values().collect(),
-            ..self.clone()
+            store: self.store.clone(),
+            entries: merged,
         })
     }
 
-    /// Writes the snapshot as a new file (not synced) and returns its SHA-256.
+    /// Writes the snapshot as a new file (not synced), serialized straight into it, and
+    /// returns its SHA-256.
     pub fn write(&self, path: &Path) -> Result<String, ApplyError> {
-        let bytes = serde_json::to_vec(self).expect("a snapshot always serializes");
-        durable::write_new(path, &bytes, own_perms(0o600))?;
-        Ok(sha256_hex(&bytes))
+        let mut sha256 = None;
+        durable::write_new_with(path, own_perms(0o600), |file| {
+            let mut w = super::check::Hashed::new(std::io::BufWriter::with_capacity(1 << 16, file));
+            serde_json::to_writer(&mut w, self)?;
+            std::io::Write::flush(&mut w)?;
+            sha256 = Some(w.finish().1);
+            Ok(())
+        })?;
+        Ok(sha256.expect("written"))
     }
 
     /// Reads snapshot `name` of a backup, verifying it against the SHA-256 the journal

@@ -14,16 +14,33 @@ use crate::store::file::{FileKind, ReadError};
 use crate::store::tree::{self, Entry};
 use crate::store::JETSTREAM_DIR;
 
-/// A manifest read from disk, with the exact bytes it was read from.
+/// A manifest, checked, with where its exact bytes are and their SHA-256.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub manifest: Manifest,
-    pub bytes: Vec<u8>,
+    /// Where the bytes are, for the copy apply keeps in the backup.
+    pub source: Source,
+    /// Their length and SHA-256 (the journal names the plan by it).
+    pub len: u64,
     pub sha256: String,
     pub store: PathBuf,
 }
 
-/// Parses and validates manifest `bytes` (read from `path`, named in errors).
+/// Where a manifest's exact bytes are. A manifest is tens of megabytes at thousands of
+/// streams, so only one read from a pipe is held in memory.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Read from a pipe.
+    Held(Vec<u8>),
+    /// A regular file: read again for the copy, which must hash the same.
+    File(PathBuf),
+    /// Made in this process (`prepare`): serialized again for the copy (serde_json writes
+    /// the same value the same way), which must hash the same.
+    Made,
+}
+
+/// Parses and validates manifest `bytes` (read from `path`, named in errors); a regular
+/// file's bytes are not kept (see [`Source`]).
 pub fn load(path: &Path, bytes: Vec<u8>) -> Result<Loaded, ApplyError> {
     let bad = |problem: ManifestProblem| ApplyError::Manifest {
         path: path.to_path_buf(),
@@ -31,12 +48,37 @@ pub fn load(path: &Path, bytes: Vec<u8>) -> Result<Loaded, ApplyError> {
     };
     let manifest: Manifest =
         serde_json::from_slice(&bytes).map_err(|e| bad(ManifestProblem::NotJson(e)))?;
-    loaded(path, manifest, bytes)
+    let (len, sha256) = (bytes.len() as u64, sha256_hex(&bytes));
+    let source = if std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        Source::File(path.to_path_buf())
+    } else {
+        Source::Held(bytes)
+    };
+    checked(path, manifest, source, len, sha256)
 }
 
-/// A manifest made in this process (`prepare`) with the bytes it was serialized to: checked
-/// as [`load`] checks one read from disk, without parsing it back.
-pub fn loaded(path: &Path, manifest: Manifest, bytes: Vec<u8>) -> Result<Loaded, ApplyError> {
+/// A manifest made in this process (`prepare`): checked as [`load`] checks one read from
+/// disk, without parsing it back, its bytes hashed as they are serialized and not kept.
+pub fn made(manifest: Manifest) -> Result<Loaded, ApplyError> {
+    let mut hashed = Hashed::new(std::io::sink());
+    write_manifest(&mut hashed, &manifest).expect("a manifest always serializes");
+    let (len, sha256) = hashed.finish();
+    checked(
+        Path::new("(prepared plan)"),
+        manifest,
+        Source::Made,
+        len,
+        sha256,
+    )
+}
+
+fn checked(
+    path: &Path,
+    manifest: Manifest,
+    source: Source,
+    len: u64,
+    sha256: String,
+) -> Result<Loaded, ApplyError> {
     let bad = |problem: ManifestProblem| ApplyError::Manifest {
         path: path.to_path_buf(),
         problem,
@@ -50,10 +92,102 @@ pub fn loaded(path: &Path, manifest: Manifest, bytes: Vec<u8>) -> Result<Loaded,
     validate(&manifest).map_err(bad)?;
     Ok(Loaded {
         store: PathBuf::from(&manifest.store),
-        sha256: sha256_hex(&bytes),
+        source,
+        len,
+        sha256,
         manifest,
-        bytes,
     })
+}
+
+/// A manifest as `plan` writes it: pretty JSON and a newline.
+pub fn write_manifest(w: &mut impl std::io::Write, m: &Manifest) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, m)?;
+    w.write_all(b"\n")
+}
+
+/// A writer that hashes and counts what goes through it.
+pub struct Hashed<W> {
+    inner: W,
+    hasher: sha2::Sha256,
+    len: u64,
+}
+
+impl<W: std::io::Write> Hashed<W> {
+    pub fn new(inner: W) -> Self {
+        Hashed {
+            inner,
+            hasher: sha2::Digest::new(),
+            len: 0,
+        }
+    }
+
+    /// The length and SHA-256 (hex) of everything written.
+    pub fn finish(self) -> (u64, String) {
+        (self.len, hex::encode(sha2::Digest::finalize(self.hasher)))
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Hashed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Loaded {
+    /// Writes the manifest's exact bytes to the new file `dest` (not made durable here).
+    /// A plan file that changed since it was loaded is refused, and `dest` removed.
+    pub fn write_copy(&self, dest: &Path) -> Result<(), ApplyError> {
+        use std::io::Write as _;
+        let perms = super::durable::own_perms(0o600);
+        let (len, sha256) = match &self.source {
+            Source::Held(bytes) => {
+                super::durable::write_new(dest, bytes, perms)?;
+                return Ok(());
+            }
+            Source::File(path) => {
+                let mut from = std::fs::File::open(path).map_err(ApplyError::io("read", path))?;
+                let mut copied = None;
+                super::durable::write_new_with(dest, perms, |file| {
+                    let mut to = Hashed::new(std::io::BufWriter::with_capacity(1 << 16, file));
+                    std::io::copy(&mut from, &mut to)?;
+                    to.flush()?;
+                    copied = Some(to.finish());
+                    Ok(())
+                })?;
+                copied.expect("written")
+            }
+            Source::Made => {
+                let mut made = None;
+                super::durable::write_new_with(dest, perms, |file| {
+                    let mut to = Hashed::new(std::io::BufWriter::with_capacity(1 << 16, file));
+                    write_manifest(&mut to, &self.manifest)?;
+                    to.flush()?;
+                    made = Some(to.finish());
+                    Ok(())
+                })?;
+                made.expect("written")
+            }
+        };
+        if (len, sha256) != (self.len, self.sha256.clone()) {
+            let _ = std::fs::remove_file(dest);
+            let path = match &self.source {
+                Source::File(path) => path.clone(),
+                _ => PathBuf::from("(prepared plan)"),
+            };
+            return Err(ApplyError::Manifest {
+                path,
+                problem: ManifestProblem::ChangedWhileApplying,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Reads the plan file the operator named (a regular file or a pipe) and loads it.

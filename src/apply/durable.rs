@@ -90,6 +90,15 @@ pub struct Perms {
 /// Creates `path`, which must not exist, with `bytes`, `perms.mode` (whatever the umask) and
 /// `perms`' owner where this process may set it. Not synced: see [`sync_filesystem`].
 pub fn write_new(path: &Path, bytes: &[u8], perms: Perms) -> Result<(), ApplyError> {
+    write_new_with(path, perms, |file| file.write_all(bytes))
+}
+
+/// [`write_new`], the contents written by `write`.
+pub fn write_new_with(
+    path: &Path,
+    perms: Perms,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<(), ApplyError> {
     let mode = perms.mode & 0o7777;
     failpoint::io(IoOp::Write).map_err(ApplyError::io("create", path))?;
     let mut file = OpenOptions::new()
@@ -98,8 +107,7 @@ pub fn write_new(path: &Path, bytes: &[u8], perms: Perms) -> Result<(), ApplyErr
         .mode(mode)
         .open(path)
         .map_err(ApplyError::io("create", path))?;
-    file.write_all(bytes)
-        .map_err(ApplyError::io("write", path))?;
+    write(&mut file).map_err(ApplyError::io("write", path))?;
     let me = whoami();
     if (perms.uid, perms.gid) != (me.uid, me.gid) {
         // Running as root on a store owned by `nats`: the server must still read the file.
@@ -187,9 +195,10 @@ pub fn par_for_each<T: Sync>(
 
 /// One file to write by [`write_files`].
 #[derive(Debug)]
-pub struct FileWrite {
+pub struct FileWrite<'a> {
     pub target: PathBuf,
-    pub bytes: Vec<u8>,
+    /// Borrowed from the manifest or the originals' pack where it can be.
+    pub bytes: std::borrow::Cow<'a, [u8]>,
     /// Mode and owner the file must end with (an existing file keeps its inode).
     pub perms: Perms,
     /// The time to give the file once written (rollback restores the original's).
@@ -221,7 +230,7 @@ pub struct Points {
 pub fn write_files(
     root: &Path,
     label: &str,
-    files: &[FileWrite],
+    files: &[FileWrite<'_>],
     points: Points,
 ) -> Result<Vec<std::fs::Metadata>, ApplyError> {
     let mut progress = Progress::new(format!("{label}: writing files"), files.len() as u64, false);
@@ -288,7 +297,7 @@ mod libc_flags {
 }
 
 /// Writes one file of [`write_files`] (not synced); its metadata once written.
-fn write_file(w: &FileWrite) -> Result<std::fs::Metadata, ApplyError> {
+fn write_file(w: &FileWrite<'_>) -> Result<std::fs::Metadata, ApplyError> {
     match open_for_write(&w.target)? {
         Target::InPlace(file) => {
             use std::os::unix::fs::FileExt;

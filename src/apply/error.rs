@@ -172,6 +172,8 @@ impl std::fmt::Display for Mismatch {
 pub enum ManifestProblem {
     #[error("it is a directory, not a plan file")]
     IsADirectory,
+    #[error("it changed while apply ran (its bytes no longer hash as when it was read)")]
+    ChangedWhileApplying,
     #[error("it is not a plan")]
     NotJson(#[source] serde_json::Error),
     #[error(

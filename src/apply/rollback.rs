@@ -256,7 +256,8 @@ fn prepare(
         }
         let original = match &e.before_sha256 {
             None => None,
-            Some(sha) => Some(verified_original(&record, &pack, e, sha)?),
+            // Owned: the plan and pack they come from move with `Prepared`.
+            Some(sha) => Some(verified_original(&record, &pack, e, sha)?.into_owned()),
         };
         restores.push((*index, state.clone(), original));
     }
@@ -365,7 +366,7 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
                 );
                 staged.push(durable::FileWrite {
                     target,
-                    bytes,
+                    bytes: bytes.into(),
                     perms,
                     mtime_ns: entry.map(|x| x.mtime_ns),
                 });
@@ -555,14 +556,14 @@ fn rolled_back_event(done: &RolledBack) -> Event {
 
 /// The original bytes of edit `e`: from the originals pack, or failing that from the
 /// manifest, whichever matches the hash.
-fn verified_original(
+fn verified_original<'a>(
     record: &Record,
-    pack: &backup::Originals,
-    e: &crate::plan::manifest::Edit,
+    pack: &'a backup::Originals,
+    e: &'a crate::plan::manifest::Edit,
     sha: &str,
-) -> Result<Vec<u8>, ApplyError> {
+) -> Result<std::borrow::Cow<'a, [u8]>, ApplyError> {
     if let Some(bytes) = pack.get(sha) {
-        return Ok(bytes.to_vec());
+        return Ok(std::borrow::Cow::Borrowed(bytes));
     }
     tracing::debug!(path = %e.path, "the saved original is missing or damaged; using the manifest's copy");
     match e.before_bytes() {

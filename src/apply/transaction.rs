@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use super::backup::{self, Backup, Originals, Snapshot};
 use super::check::{self, Loaded, Original};
 use super::copy;
-use super::durable::{self, own_perms, Perms};
+use super::durable::{self, Perms};
 use super::failpoint;
 use super::journal::{self, Event, How, Journal, Stamp};
 use super::lock::Lock;
@@ -121,7 +121,7 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
     create_backup_dir(&backup.root)?;
     let _backup_lock = Lock::acquire(&backup.root)?;
     let manifest_path = backup.manifest();
-    durable::write_new(&manifest_path, &loaded.bytes, own_perms(0o600))?;
+    loaded.write_copy(&manifest_path)?;
     durable::sync_each(&[manifest_path])?;
     let store_meta = std::fs::metadata(&root).map_err(ApplyError::io("stat", &root))?;
     let mut journal = Journal::create(
@@ -529,7 +529,7 @@ fn check_space(
     const MARGIN: u64 = 1 << 20;
     let m = &loaded.manifest;
     let snapshot_estimate = 256 * (m.summary.streams as u64 * 16 + 1024);
-    let mut backup_need = loaded.bytes.len() as u64 + snapshot_estimate * 2 + MARGIN;
+    let mut backup_need = loaded.len + snapshot_estimate * 2 + MARGIN;
     backup_need += originals
         .iter()
         .filter_map(|o| o.bytes.as_ref())

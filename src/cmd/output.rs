@@ -42,6 +42,33 @@ pub fn quote(path: &Path) -> String {
 /// Writes `bytes` to `path` through a temporary file in the same directory, synced and
 /// renamed into place, so a reader never sees half a file.
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_file_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// A value as pretty JSON and a newline: to `path` as [`write_file_atomic`] writes, or to
+/// stdout, serialized straight into the file (a manifest can be tens of megabytes: it is
+/// never held whole in memory).
+pub fn write_json(path: Option<&Path>, value: &impl serde::Serialize) -> Result<(), Error> {
+    let json = |w: &mut dyn Write| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
+        serde_json::to_writer_pretty(&mut w, value)?;
+        w.write_all(b"\n")?;
+        w.flush()
+    };
+    match path {
+        Some(path) => write_file_atomic_with(path, json),
+        None => {
+            let mut out = std::io::stdout().lock();
+            json(&mut out).map_err(Error::Stdout)
+        }
+    }
+}
+
+/// [`write_file_atomic`], the contents written by `write`.
+fn write_file_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
     let err = |source| Error::Write {
         path: path.to_path_buf(),
         source,
@@ -51,7 +78,7 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         _ => PathBuf::from("."),
     };
     let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
+    write(&mut tmp).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     std::fs::File::open(&dir)

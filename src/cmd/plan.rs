@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::output::{ensure_outside, human_bytes, stdout, write_file_atomic};
+use super::output::{ensure_outside, human_bytes, write_json};
 use crate::plan::{Change, Manifest};
 use crate::Error;
 
@@ -81,13 +81,10 @@ pub fn run(args: PlanArgs) -> Result<(), Error> {
         }
         None => Destination::SummaryOnly,
     };
-    if destination != Destination::SummaryOnly {
-        let json =
-            serde_json::to_string_pretty(&manifest).expect("a manifest always serializes") + "\n";
-        match &destination {
-            Destination::File(out) => write_file_atomic(out, json.as_bytes())?,
-            _ => stdout(&json)?,
-        }
+    match &destination {
+        Destination::File(out) => write_json(Some(out), &manifest)?,
+        Destination::Stdout => write_json(None, &manifest)?,
+        Destination::SummaryOnly => {}
     }
     crate::term::eprint(&summary(&manifest, args.out.as_ref()));
     if destination == Destination::SummaryOnly && !manifest.changes.is_empty() {

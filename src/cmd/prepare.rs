@@ -1,6 +1,6 @@
 //! `js-recover prepare`: plan and apply in one step.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 
@@ -44,11 +44,9 @@ pub struct PrepareArgs {
 
 pub fn run(args: PrepareArgs) -> Result<(), Error> {
     let manifest = args.planning.plan(&args.store)?.manifest;
-    let json =
-        serde_json::to_string_pretty(&manifest).expect("a manifest always serializes") + "\n";
     if args.dry_run {
         if args.json {
-            stdout(&json)?;
+            super::output::write_json(None, &manifest)?;
         } else {
             stdout(&dry_run_text(&manifest))?;
         }
@@ -62,7 +60,7 @@ pub fn run(args: PrepareArgs) -> Result<(), Error> {
         return Ok(());
     }
     let derived = super::apply::derive(args.node_config.as_deref(), &manifest)?;
-    let loaded = check::loaded(Path::new("(prepared plan)"), manifest, json.into_bytes())?;
+    let loaded = check::made(manifest)?;
     let outcome = apply::apply(
         &loaded,
         &ApplyOptions {

@@ -160,10 +160,7 @@ fn edit_streams(
         summary.streams += 1;
         summary.consumers += stream.consumers.len();
         if let Some(meta) = &stream.meta {
-            let name = meta
-                .str_field("name")
-                .unwrap_or(&stream.dir_name)
-                .to_string();
+            let name = stream.name().to_string();
             let what = format!("stream `{name}` of account `{}`", account.name);
             if edit_meta(meta, &what, &mut changes, |replicas, has_placement| {
                 stream_fix(&name, replicas, has_placement)

@@ -61,6 +61,8 @@
 //!   mode (see [`crate::store::tree`]), so a later apply can tell cheaply whether it changed
 //!   without reading gigabytes of data.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -288,11 +290,11 @@ impl Edit {
     }
 
     /// The bytes the file must have before the edit, or `None` if it must not exist.
-    pub fn before_bytes(&self) -> Result<Option<Vec<u8>>, base64::DecodeError> {
+    pub fn before_bytes(&self) -> Result<Option<Cow<'_, [u8]>>, base64::DecodeError> {
         decode(&self.before, &self.before_base64)
     }
 
-    pub fn after_bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
+    pub fn after_bytes(&self) -> Result<Cow<'_, [u8]>, base64::DecodeError> {
         Ok(decode(&self.after, &self.after_base64)?.unwrap_or_default())
     }
 }
@@ -312,15 +314,16 @@ fn base64_of(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn decode(
-    text: &Option<String>,
+/// Text as it is (borrowed), base64 decoded.
+fn decode<'a>(
+    text: &'a Option<String>,
     b64: &Option<String>,
-) -> Result<Option<Vec<u8>>, base64::DecodeError> {
+) -> Result<Option<Cow<'a, [u8]>>, base64::DecodeError> {
     match (text, b64) {
-        (Some(t), _) => Ok(Some(t.as_bytes().to_vec())),
+        (Some(t), _) => Ok(Some(Cow::Borrowed(t.as_bytes()))),
         (None, Some(b)) => base64::engine::general_purpose::STANDARD
             .decode(b)
-            .map(Some),
+            .map(|bytes| Some(Cow::Owned(bytes))),
         (None, None) => Ok(None),
     }
 }
@@ -359,7 +362,7 @@ mod tests {
             String::new(),
         );
         assert!(e.before.is_none());
-        assert_eq!(e.before_bytes().unwrap().unwrap(), [0xff, 0x00, 0x41]);
+        assert_eq!(&*e.before_bytes().unwrap().unwrap(), &[0xff, 0x00, 0x41]);
         assert_eq!(e.after.as_deref(), Some("ok"));
         let json = serde_json::to_string(&Change::Edit(e.clone())).unwrap();
         assert!(json.contains(r#""mode":"0644""#), "{json}");

@@ -498,7 +498,7 @@ fn comparable(
             if key == "created" || ignore.iter().any(|k| key.eq_ignore_ascii_case(k)) {
                 continue;
             }
-            let mut value = member.value.clone();
+            let mut value = o.value(member);
             if key == "metadata" {
                 if let serde_json::Value::Object(meta) = &mut value {
                     meta.retain(|k, _| !k.starts_with("_nats"));

@@ -299,11 +299,7 @@ fn classify(
             class: Class::NotInCluster,
             replicas: s.meta.as_ref().and_then(|m| m.replicas()),
             storage: Some("file".into()),
-            retention: s
-                .meta
-                .as_ref()
-                .and_then(|m| m.str_field("retention"))
-                .map(str::to_string),
+            retention: s.meta.as_ref().and_then(|m| m.str_field("retention")),
             durable: None,
             group: None,
             peers: Vec::new(),

@@ -59,6 +59,8 @@ pub struct Account {
 pub struct Stream {
     /// The directory name, which keys the stream's `meta.sum`.
     pub dir_name: String,
+    /// Its configured name (`meta.inf`), or `dir_name` when that cannot be read.
+    name: String,
     /// Relative to the store_dir.
     pub dir: String,
     /// `None` when the directory has no `meta.inf` (the server skips it).
@@ -74,10 +76,7 @@ pub struct Stream {
 impl Stream {
     /// Its configured name (`meta.inf`), or its directory name when that cannot be read.
     pub fn name(&self) -> &str {
-        self.meta
-            .as_ref()
-            .and_then(|m| m.str_field("name"))
-            .unwrap_or(&self.dir_name)
+        &self.name
     }
 }
 
@@ -403,8 +402,7 @@ fn read_stream(
     let stream_name = meta
         .as_ref()
         .and_then(|m| m.str_field("name"))
-        .unwrap_or(name)
-        .to_string();
+        .unwrap_or_else(|| name.to_string());
     let mut consumers = Vec::new();
     let obs = path.join(CONSUMERS_DIR);
     let obs_kind = file::kind_at(&obs);
@@ -487,6 +485,7 @@ fn read_stream(
     let state_stale = state.is_ok() && index_is_stale(&msgs, &index)?;
     Ok(Stream {
         dir_name: name.into(),
+        name: stream_name,
         dir: rel,
         meta,
         consumers,

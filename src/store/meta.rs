@@ -196,12 +196,17 @@ impl MetaFile {
 
     /// The value the server decodes into field `key` (matched as Go matches keys), for
     /// display.
-    pub fn field(&self, key: &str) -> Option<&serde_json::Value> {
-        Some(&self.object()?.get(key)?.value).filter(|v| !v.is_null())
+    pub fn field(&self, key: &str) -> Option<serde_json::Value> {
+        let object = self.object()?;
+        Some(object.value(object.get(key)?)).filter(|v| !v.is_null())
     }
 
-    pub fn str_field(&self, key: &str) -> Option<&str> {
-        self.field(key)?.as_str()
+    /// [`MetaFile::field`], when it is a string.
+    pub fn str_field(&self, key: &str) -> Option<String> {
+        match self.field(key)? {
+            serde_json::Value::String(s) => Some(s),
+            _ => None,
+        }
     }
 
     /// `num_replicas`, as the server decodes it (absent or null: 0); `None` when the file

@@ -468,7 +468,7 @@ fn stream_tail(
             }
         },
     };
-    let field = |k: &str| stream.meta.as_ref().and_then(|m| m.field(k)).cloned();
+    let field = |k: &str| stream.meta.as_ref().and_then(|m| m.field(k));
     let transformed = field("subject_transform").is_some_and(|v| v.is_object());
     let rollups = field("allow_rollup_hdrs").is_some_and(|v| v == serde_json::Value::Bool(true));
     // An atomic batch being logged: its id and messages (2.12+). A batch is stored whole at
@@ -968,7 +968,7 @@ fn consumer_tail(
         .map(|o| {
             let mut map = serde_json::Map::new();
             for m in &o.members {
-                map.insert(m.key.clone(), m.value.clone());
+                map.insert(m.key.clone(), o.value(m));
             }
             serde_json::Value::Object(map)
         })

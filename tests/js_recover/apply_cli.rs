@@ -122,7 +122,10 @@ fn apply_then_rollback_gives_back_every_byte_and_mode() {
         let path = w.store.join(change.path());
         match change {
             js_recover::plan::Change::Edit(e) => {
-                assert_eq!(std::fs::read(&path).unwrap(), e.after_bytes().unwrap());
+                assert_eq!(
+                    std::fs::read(&path).unwrap().as_slice(),
+                    &*e.after_bytes().unwrap()
+                );
             }
             js_recover::plan::Change::Remove(_) => assert!(!path.exists()),
             js_recover::plan::Change::Mkdir(_) | js_recover::plan::Change::Copy(_) => {
@@ -875,7 +878,7 @@ fn in_place_edits(plan: &Path) -> Vec<(String, Vec<u8>)> {
         .iter()
         .filter_map(|c| match c {
             js_recover::plan::Change::Edit(e) if e.before_sha256.is_some() => {
-                Some((e.path.clone(), e.after_bytes().unwrap()))
+                Some((e.path.clone(), e.after_bytes().unwrap().into_owned()))
             }
             _ => None,
         })

@@ -1,7 +1,7 @@
 //! Top-level members of a `meta.inf` object, and reading fields as Go decodes them into
 //! the server's structs.
 
-use super::read::{build_value, decode_string, skip_ws, string_end};
+use super::read::{build_value, decode_string, skip_ws, string_end, value_end};
 use super::scanner::{validate, JsonError};
 use std::ops::Range;
 
@@ -14,11 +14,9 @@ pub struct Member {
     pub key: String,
     /// From the opening quote of the key to the end of the value.
     pub span: Range<usize>,
-    /// The value alone.
+    /// The value alone ([`Object::value`] decodes it: thousands of objects live at once,
+    /// so values are decoded when asked for, not kept).
     pub value_span: Range<usize>,
-    /// The value, decoded (informative: numbers that fit no Rust number and containers
-    /// deeper than [`MAX_VALUE_DEPTH`] are null; nested duplicate keys keep the last).
-    pub value: Value,
 }
 
 /// A top-level JSON object: its members in document order, duplicates kept.
@@ -61,6 +59,13 @@ impl Object {
     /// The document the members' spans refer to.
     pub fn bytes(&self) -> &[u8] {
         &self.source
+    }
+
+    /// A member's value, decoded (informative: numbers that fit no Rust number and
+    /// containers deeper than [`MAX_VALUE_DEPTH`] are null; nested duplicate keys keep the
+    /// last).
+    pub fn value(&self, member: &Member) -> Value {
+        build_value(&self.source, member.value_span.start, 1).0
     }
 
     /// The raw bytes of a member's value.
@@ -131,10 +136,10 @@ impl Object {
     /// The field `name` as Go decodes it into a `string`: `Ok(None)` when absent or only
     /// null; any other JSON type is an error.
     pub fn go_string(&self, name: &str) -> Result<Option<String>, FieldError> {
-        self.decode_field(name, |m, raw| match (&m.value, kind_of(raw)) {
-            (_, "null") => Ok(None),
-            (Value::String(s), _) => Ok(Some(s.clone())),
-            (_, found) => Err(FieldError::wrong_type("string", found)),
+        self.decode_field(name, |_, raw| match kind_of(raw) {
+            "null" => Ok(None),
+            "string" => Ok(Some(decode_string(raw))),
+            found => Err(FieldError::wrong_type("string", found)),
         })
     }
 
@@ -234,12 +239,11 @@ pub fn parse_object(bytes: &[u8]) -> Result<Object, JsonError> {
         let key_end = string_end(bytes, i);
         let key = decode_string(&bytes[key_start..key_end]);
         let value_start = skip_ws(bytes, skip_ws(bytes, key_end) + 1); // past `:`
-        let (value, value_end) = build_value(bytes, value_start, 1);
+        let value_end = value_end(bytes, value_start);
         members.push(Member {
             key,
             span: key_start..value_end,
             value_span: value_start..value_end,
-            value,
         });
         i = skip_ws(bytes, value_end);
         if bytes.get(i) == Some(&b',') {

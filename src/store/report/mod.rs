@@ -247,7 +247,7 @@ impl Report {
 
 fn stream_report(s: &super::Stream) -> StreamReport {
     let meta = s.meta.as_ref();
-    let field = |k: &str| meta.and_then(|m| m.field(k)).cloned();
+    let field = |k: &str| meta.and_then(|m| m.field(k));
     let text = |k: &str| field(k).and_then(|v| v.as_str().map(str::to_string));
     let (state, state_note) = match &s.state {
         Ok(st) => (Some(st), s.state_stale.then(|| STALE_INDEX.to_string())),
@@ -281,7 +281,7 @@ fn stream_report(s: &super::Stream) -> StreamReport {
 
 fn consumer_report(c: &super::Consumer) -> ConsumerReport {
     let m = c.meta.as_ref();
-    let field = |k: &str| m.and_then(|m| m.field(k)).cloned();
+    let field = |k: &str| m.and_then(|m| m.field(k));
     let state = c.state.as_ref().ok();
     let number = |f: fn(&ConsumerState) -> u64| state.map(f);
     ConsumerReport {

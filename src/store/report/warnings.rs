@@ -203,7 +203,7 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
     }
     for (a, s) in store.streams() {
         let Some(meta) = &s.meta else { continue };
-        let name = meta.str_field("name").unwrap_or(&s.dir_name);
+        let name = s.name();
         match &meta.content {
             MetaContent::Encrypted => out.push(Warning::new(
                 WarningCode::Encrypted,
@@ -241,7 +241,7 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
                 format!("meta.sum of stream `{name}` is {}: the server skips this stream until it is recomputed", checksum_word(meta.checksum())),
             ));
         }
-        if let Some(r @ ("interest" | "workqueue")) = meta.str_field("retention") {
+        if let Some(r @ ("interest" | "workqueue")) = meta.str_field("retention").as_deref() {
             out.push(retention_warning(name, r, s));
         }
         out.extend(origin_warnings(store, a, name, s));
@@ -617,14 +617,13 @@ fn origin_warnings(
         return Vec::new();
     };
     let mirror = meta.field("mirror").filter(|v| v.is_object()).into_iter();
-    let sources = meta
-        .field("sources")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten();
+    let sources = match meta.field("sources") {
+        Some(Value::Array(list)) => list,
+        _ => Vec::new(),
+    };
     let origins = mirror
         .map(|m| ("mirror", "mirrors", m))
-        .chain(sources.map(|src| ("source", "sources", src)));
+        .chain(sources.into_iter().map(|src| ("source", "sources", src)));
     let named = |t: &Stream, origin: &str| t.name() == origin;
     let in_account = |origin: &str| account.streams.iter().any(|t| named(t, origin));
     // Through an `external` API prefix: another account's export (then the stream is in
