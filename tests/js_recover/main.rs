@@ -15,6 +15,7 @@ mod faults;
 mod fixtures;
 mod in_use;
 mod matrix;
+mod messy;
 mod operator;
 mod output;
 mod serve;
