@@ -205,7 +205,13 @@ pub fn read_plan(path: &Path) -> Result<Loaded, ApplyError> {
                 ReadError::NotRegular(kind),
             ),
         },
-        other => ApplyError::io("read", path)(other.into_io()),
+        other => match other.into_io() {
+            e if e.kind() == std::io::ErrorKind::NotFound => ApplyError::Manifest {
+                path: path.to_path_buf(),
+                problem: ManifestProblem::Missing,
+            },
+            e => ApplyError::io("read", path)(e),
+        },
     })?;
     load(path, bytes)
 }

@@ -172,6 +172,8 @@ impl std::fmt::Display for Mismatch {
 pub enum ManifestProblem {
     #[error("it is a directory, not a plan file")]
     IsADirectory,
+    #[error("it does not exist")]
+    Missing,
     #[error("it changed while apply ran (its bytes no longer hash as when it was read)")]
     ChangedWhileApplying,
     #[error("it is not a plan")]
@@ -413,7 +415,7 @@ impl ApplyError {
         Some(match self {
             ApplyError::Store(e) => return e.hint().map(str::to_string),
             ApplyError::Manifest {
-                problem: ManifestProblem::IsADirectory,
+                problem: ManifestProblem::IsADirectory | ManifestProblem::Missing,
                 ..
             } => "give the plan file `js-recover plan STORE --out plan.json` wrote; for a backup \
                   directory use `js-recover status DIR` or `js-recover rollback DIR`; to plan and \

@@ -586,11 +586,16 @@ fn cases() -> Vec<Case> {
             }
         ),
         // --- manifests ---
-        case!("apply a missing plan", 1, "cannot read", || {
-            let fx = Fx::planned();
-            let a = os(&[&"apply", &fx.p("nope.json")]);
-            (fx, a)
-        }),
+        case!(
+            "apply a missing plan",
+            1,
+            "is not a usable plan\n  caused by: it does not exist\nhint: give the plan file",
+            || {
+                let fx = Fx::planned();
+                let a = os(&[&"apply", &fx.p("nope.json")]);
+                (fx, a)
+            }
+        ),
         case!(
             "apply a directory",
             1,
