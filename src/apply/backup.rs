@@ -358,15 +358,27 @@ impl Snapshot {
             .map(|i| &self.entries[i])
     }
 
-    /// For each directory ("" for the store root), the names directly inside it.
-    pub fn children(&self) -> std::collections::HashMap<&str, std::collections::BTreeSet<&str>> {
-        let mut map: std::collections::HashMap<&str, std::collections::BTreeSet<&str>> =
-            std::collections::HashMap::new();
-        for e in &self.entries {
-            let (parent, name) = e.path.rsplit_once('/').unwrap_or(("", e.path.as_str()));
-            map.entry(parent).or_default().insert(name);
-        }
-        map
+    /// The names directly inside directory `dir` ("" for the store root), from the sorted
+    /// entries (no map of every directory is built: a rollback asks for a few).
+    pub fn children_of(&self, dir: &str) -> std::collections::BTreeSet<&str> {
+        let (inside, skip) = if dir.is_empty() {
+            (&self.entries[..], 0)
+        } else {
+            let prefix = format!("{dir}/");
+            let start = self
+                .entries
+                .partition_point(|e| e.path.as_str() < prefix.as_str());
+            let len = self.entries[start..]
+                .iter()
+                .take_while(|e| e.path.starts_with(&prefix))
+                .count();
+            (&self.entries[start..start + len], prefix.len())
+        };
+        inside
+            .iter()
+            .map(|e| &e.path[skip..])
+            .filter(|name| !name.contains('/'))
+            .collect()
     }
 }
 

@@ -40,14 +40,21 @@ pub enum Source {
 }
 
 /// Parses and validates manifest `bytes` (read from `path`, named in errors); a regular
-/// file's bytes are not kept (see [`Source`]).
+/// file's bytes are not kept (see [`Source`]). Nor are the edits' `diff`s: informative
+/// only, never read by apply, rollback or status, and the largest part of an edit; the
+/// bytes (the file, or what a pipe gave) stay the record of the plan.
 pub fn load(path: &Path, bytes: Vec<u8>) -> Result<Loaded, ApplyError> {
     let bad = |problem: ManifestProblem| ApplyError::Manifest {
         path: path.to_path_buf(),
         problem,
     };
-    let manifest: Manifest =
+    let mut manifest: Manifest =
         serde_json::from_slice(&bytes).map_err(|e| bad(ManifestProblem::NotJson(e)))?;
+    for change in &mut manifest.changes {
+        if let Change::Edit(e) = change {
+            e.diff = String::new();
+        }
+    }
     let (len, sha256) = (bytes.len() as u64, sha256_hex(&bytes));
     let source = if std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         Source::File(path.to_path_buf())

@@ -506,8 +506,6 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
             dirs.insert(rel.to_string_lossy().into_owned());
         }
     }
-    let children = before.children();
-    let empty = BTreeSet::new();
     let mut synced = Vec::new();
     for rel in &dirs {
         let dir = if rel.is_empty() {
@@ -519,7 +517,7 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
             continue;
         };
         synced.push(dir.clone());
-        let expected = children.get(rel.as_str()).unwrap_or(&empty);
+        let expected = before.children_of(rel);
         let Ok(read) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -530,7 +528,7 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
         let mtime = tree::Entry::stat(&dir, rel.clone())
             .map(|e| e.mtime_ns)
             .ok();
-        if *expected == now && mtime != Some(entry.mtime_ns) {
+        if expected == now && mtime != Some(entry.mtime_ns) {
             durable::set_mtime(&dir, entry.mtime_ns)?;
         }
     }
@@ -631,26 +629,30 @@ fn relisted(
     dirs: &BTreeSet<String>,
     written: &std::collections::HashMap<String, tree::Entry>,
 ) -> Result<Vec<tree::Entry>, ApplyError> {
-    use std::collections::BTreeMap;
-    let mut map: BTreeMap<String, tree::Entry> =
-        listing.into_iter().map(|e| (e.path.clone(), e)).collect();
-    let drop_subtree = |map: &mut BTreeMap<String, tree::Entry>, rel: &str| {
-        let inside: Vec<String> = map
-            .range(rel.to_string()..)
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(rel))
-            .filter(|k| k.len() == rel.len() || k.as_bytes()[rel.len()] == b'/')
-            .cloned()
-            .collect();
-        for k in inside {
-            map.remove(&k);
-        }
+    use std::collections::{BTreeMap, BTreeSet};
+    // What rollback changed, by path (`None`: gone), and the subtrees listed again: applied
+    // to `listing` in place (a store can have hundreds of thousands of entries, so they are
+    // not copied into a map).
+    let mut changed: BTreeMap<String, Option<tree::Entry>> = BTreeMap::new();
+    let mut dropped: BTreeSet<String> = BTreeSet::new();
+    let within = |p: &str, rel: &str| {
+        p.starts_with(rel) && (p.len() == rel.len() || p.as_bytes()[rel.len()] == b'/')
     };
     for (rel, known) in touched {
         if rel.is_empty() {
             continue;
         }
-        drop_subtree(&mut map, &rel);
+        let stale: Vec<String> = changed
+            .range(rel.clone()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(&rel))
+            .filter(|k| within(k, &rel))
+            .cloned()
+            .collect();
+        for k in stale {
+            changed.remove(&k);
+        }
+        dropped.insert(rel.clone());
         let abs = root.join(&rel);
         let entry = match written.get(&rel) {
             Some(e) => e.clone(),
@@ -665,16 +667,23 @@ fn relisted(
             _ => Vec::new(),
         };
         for e in tree::nested(entry, &inner) {
-            map.insert(e.path.clone(), e);
+            changed.insert(e.path.clone(), Some(e));
         }
     }
     for rel in dirs.iter().filter(|d| !d.is_empty()) {
-        match tree::Entry::stat(&root.join(rel), rel.clone()) {
-            Ok(e) => map.insert(rel.clone(), e),
-            Err(_) => map.remove(rel),
-        };
+        let now = tree::Entry::stat(&root.join(rel), rel.clone()).ok();
+        changed.insert(rel.clone(), now);
     }
-    Ok(map.into_values().collect())
+    // A path is dropped when it or one of its ancestors was listed again.
+    let in_dropped = |p: &str| {
+        dropped.contains(p) || p.match_indices('/').any(|(i, _)| dropped.contains(&p[..i]))
+    };
+    let mut listing = listing;
+    listing.retain(|e| !changed.contains_key(&e.path) && !in_dropped(&e.path));
+    listing.reserve_exact(changed.len());
+    listing.extend(changed.into_values().flatten());
+    listing.sort();
+    Ok(listing)
 }
 
 /// A file rollback restored but whose time (or mode) it did not get to put back (a crash

@@ -494,7 +494,7 @@ fn comparable(
     let mut map = serde_json::Map::new();
     if let Some(o) = m.object() {
         for member in &o.members {
-            let key = member.key.to_ascii_lowercase();
+            let key = o.key(member).to_ascii_lowercase();
             if key == "created" || ignore.iter().any(|k| key.eq_ignore_ascii_case(k)) {
                 continue;
             }

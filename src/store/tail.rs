@@ -968,7 +968,7 @@ fn consumer_tail(
         .map(|o| {
             let mut map = serde_json::Map::new();
             for m in &o.members {
-                map.insert(m.key.clone(), o.value(m));
+                map.insert(o.key(m).into_owned(), o.value(m));
             }
             serde_json::Value::Object(map)
         })

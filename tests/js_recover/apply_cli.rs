@@ -703,7 +703,7 @@ fn manifests_that_leave_the_store_are_refused() {
         .args(["apply", "/nonexistent/plan.json"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("cannot read"));
+        .stderr(predicate::str::contains("it does not exist"));
 }
 
 #[test]

@@ -8,7 +8,11 @@ use std::ops::Range;
 /// by `raw`; every other byte is kept. `members` must come from `parse_object(bytes)`.
 pub fn replace_value(bytes: &[u8], members: &[Member], name: &str, raw: &str) -> Vec<u8> {
     let mut out = bytes.to_vec();
-    for m in members.iter().rev().filter(|m| fold_eq(&m.key, name)) {
+    for m in members
+        .iter()
+        .rev()
+        .filter(|m| fold_eq(&m.key(bytes), name))
+    {
         let end = m.value_span.end.min(out.len());
         out.splice(m.value_span.start.min(end)..end, raw.bytes());
     }
@@ -24,7 +28,10 @@ pub fn replace_value(bytes: &[u8], members: &[Member], name: &str, raw: &str) ->
 /// the key of the kept member after it (taking the comma after the run); when nothing is
 /// kept, from the first removed key to the last removed value.
 pub fn remove_member(bytes: &[u8], members: &[Member], name: &str) -> Vec<u8> {
-    let removed: Vec<bool> = members.iter().map(|m| fold_eq(&m.key, name)).collect();
+    let removed: Vec<bool> = members
+        .iter()
+        .map(|m| fold_eq(&m.key(bytes), name))
+        .collect();
     let mut cuts: Vec<Range<usize>> = Vec::new();
     let mut i = 0;
     while i < members.len() {

@@ -3,20 +3,35 @@
 
 use super::read::{build_value, decode_string, skip_ws, string_end, value_end};
 use super::scanner::{validate, JsonError};
+use std::borrow::Cow;
 use std::ops::Range;
 
 use serde_json::Value;
 
-/// One top-level `"key": value` member of a JSON object.
+/// One top-level `"key": value` member of a JSON object: byte ranges only (thousands of
+/// objects live at once), its key and value decoded when asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    /// The key, decoded as Go decodes it (invalid UTF-8 and lone surrogates as U+FFFD).
-    pub key: String,
     /// From the opening quote of the key to the end of the value.
     pub span: Range<usize>,
+    /// The end of the key, its closing quote included.
+    key_end: usize,
     /// The value alone ([`Object::value`] decodes it: thousands of objects live at once,
     /// so values are decoded when asked for, not kept).
     pub value_span: Range<usize>,
+}
+
+impl Member {
+    /// The key, decoded as Go decodes it (invalid UTF-8 and lone surrogates as U+FFFD), from
+    /// `doc`, the document the member was parsed from.
+    pub fn key<'d>(&self, doc: &'d [u8]) -> Cow<'d, str> {
+        let raw = doc.get(self.span.start..self.key_end).unwrap_or_default();
+        let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default();
+        match std::str::from_utf8(inner) {
+            Ok(plain) if !inner.contains(&b'\\') => Cow::Borrowed(plain),
+            _ => Cow::Owned(decode_string(raw)),
+        }
+    }
 }
 
 /// A top-level JSON object: its members in document order, duplicates kept.
@@ -56,6 +71,11 @@ pub(super) fn kind_of(raw: &[u8]) -> &'static str {
 }
 
 impl Object {
+    /// A member's key, decoded (see [`Member::key`]).
+    pub fn key(&self, member: &Member) -> Cow<'_, str> {
+        member.key(&self.source)
+    }
+
     /// The document the members' spans refer to.
     pub fn bytes(&self) -> &[u8] {
         &self.source
@@ -77,12 +97,17 @@ impl Object {
     /// order whose key [`fold_eq`]s it (every occurrence is decoded in turn, so the last
     /// one overwrites the others).
     pub fn get(&self, name: &str) -> Option<&Member> {
-        self.members.iter().rev().find(|m| fold_eq(&m.key, name))
+        self.members
+            .iter()
+            .rev()
+            .find(|m| fold_eq(&m.key(&self.source), name))
     }
 
     /// Every member whose key [`fold_eq`]s `name`, in document order.
     pub fn all<'s: 'n, 'n>(&'s self, name: &'n str) -> impl Iterator<Item = &'s Member> + 'n {
-        self.members.iter().filter(move |m| fold_eq(&m.key, name))
+        self.members
+            .iter()
+            .filter(move |m| fold_eq(&m.key(&self.source), name))
     }
 
     /// Decodes every occurrence of `name` in order, as decode.go does into one field: an
@@ -101,7 +126,7 @@ impl Object {
                 Ok(None) => {}
                 Err(problem) => {
                     first_error.get_or_insert(FieldError {
-                        key: m.key.clone(),
+                        key: self.key(m).into_owned(),
                         problem,
                     });
                 }
@@ -155,7 +180,7 @@ impl Object {
                 "null" => last = None,
                 found => {
                     return Err(FieldError {
-                        key: m.key.clone(),
+                        key: self.key(m).into_owned(),
                         problem: FieldError::wrong_type("object", found),
                     })
                 }
@@ -237,12 +262,11 @@ pub fn parse_object(bytes: &[u8]) -> Result<Object, JsonError> {
     while bytes.get(i) == Some(&b'"') {
         let key_start = i;
         let key_end = string_end(bytes, i);
-        let key = decode_string(&bytes[key_start..key_end]);
         let value_start = skip_ws(bytes, skip_ws(bytes, key_end) + 1); // past `:`
         let value_end = value_end(bytes, value_start);
         members.push(Member {
-            key,
             span: key_start..value_end,
+            key_end,
             value_span: value_start..value_end,
         });
         i = skip_ws(bytes, value_end);
