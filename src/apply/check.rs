@@ -149,51 +149,90 @@ impl<W: std::io::Write> std::io::Write for Hashed<W> {
 
 impl Loaded {
     /// Writes the manifest's exact bytes to the new file `dest` (not made durable here).
-    /// A plan file that changed since it was loaded is refused, and `dest` removed.
+    /// A plan file that changed since it was loaded (its bytes, or what it is: a link, a
+    /// FIFO, gone) is refused; on any failure `dest` is removed.
     pub fn write_copy(&self, dest: &Path) -> Result<(), ApplyError> {
-        use std::io::Write as _;
+        // `dest` is created new: one that is there already is not this call's to remove.
+        let ours = std::fs::symlink_metadata(dest).is_err();
+        let written = self.copy_into(dest);
+        if written.is_err() && ours {
+            let _ = std::fs::remove_file(dest);
+        }
+        let (len, sha256) = written?;
+        if (len, sha256) != (self.len, self.sha256.clone()) {
+            let _ = std::fs::remove_file(dest);
+            return Err(self.changed());
+        }
+        Ok(())
+    }
+
+    fn changed(&self) -> ApplyError {
+        let path = match &self.source {
+            Source::File(path) => path.clone(),
+            _ => PathBuf::from("(prepared plan)"),
+        };
+        ApplyError::Manifest {
+            path,
+            problem: ManifestProblem::ChangedWhileApplying,
+        }
+    }
+
+    /// Writes the bytes into the new file `dest`: their length and SHA-256.
+    fn copy_into(&self, dest: &Path) -> Result<(u64, String), ApplyError> {
+        use std::io::{Read as _, Write as _};
         let perms = super::durable::own_perms(0o600);
-        let (len, sha256) = match &self.source {
+        let mut done = None;
+        match &self.source {
             Source::Held(bytes) => {
                 super::durable::write_new(dest, bytes, perms)?;
-                return Ok(());
+                return Ok((self.len, self.sha256.clone()));
             }
             Source::File(path) => {
-                let mut from = std::fs::File::open(path).map_err(ApplyError::io("read", path))?;
-                let mut copied = None;
-                super::durable::write_new_with(dest, perms, |file| {
+                // The regular file it was, never a link or FIFO now, and never more than
+                // one byte past its length (that is a change already).
+                let from = match crate::store::file::open_regular(path) {
+                    Ok((from, _)) => from,
+                    Err(ReadError::NotRegular(_)) => return Err(self.changed()),
+                    Err(e) if e.is_not_found() => return Err(self.changed()),
+                    Err(e) => return Err(ApplyError::io("read", path)(e.into_io())),
+                };
+                let mut from = from.take(self.len + 1);
+                let mut read_failed = None;
+                let written = super::durable::write_new_with(dest, perms, |file| {
                     let mut to = Hashed::new(std::io::BufWriter::with_capacity(1 << 16, file));
-                    std::io::copy(&mut from, &mut to)?;
+                    let mut buf = vec![0u8; 1 << 16];
+                    loop {
+                        let n = match from.read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(n) => n,
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                            Err(e) => {
+                                read_failed = Some(e);
+                                return Err(std::io::Error::other("the plan file was not read"));
+                            }
+                        };
+                        to.write_all(&buf[..n])?;
+                    }
                     to.flush()?;
-                    copied = Some(to.finish());
+                    done = Some(to.finish());
                     Ok(())
-                })?;
-                copied.expect("written")
+                });
+                if let Some(e) = read_failed {
+                    return Err(ApplyError::io("read", path)(e));
+                }
+                written?;
             }
             Source::Made => {
-                let mut made = None;
                 super::durable::write_new_with(dest, perms, |file| {
                     let mut to = Hashed::new(std::io::BufWriter::with_capacity(1 << 16, file));
                     write_manifest(&mut to, &self.manifest)?;
                     to.flush()?;
-                    made = Some(to.finish());
+                    done = Some(to.finish());
                     Ok(())
                 })?;
-                made.expect("written")
             }
-        };
-        if (len, sha256) != (self.len, self.sha256.clone()) {
-            let _ = std::fs::remove_file(dest);
-            let path = match &self.source {
-                Source::File(path) => path.clone(),
-                _ => PathBuf::from("(prepared plan)"),
-            };
-            return Err(ApplyError::Manifest {
-                path,
-                problem: ManifestProblem::ChangedWhileApplying,
-            });
         }
-        Ok(())
+        Ok(done.expect("written"))
     }
 }
 
@@ -734,6 +773,88 @@ pub fn outside_store(store: &Path, backup: &Path) -> Result<PathBuf, ApplyError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plan as `plan` writes it, for `store`, with no changes.
+    fn empty_plan(store: &Path) -> Vec<u8> {
+        let m = Manifest {
+            schema: SCHEMA.into(),
+            schema_version: crate::plan::manifest::SCHEMA_VERSION,
+            tool_version: "0".into(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            store: store.display().to_string(),
+            summary: Default::default(),
+            inventory: None,
+            tail: None,
+            survivors: None,
+            warnings: Vec::new(),
+            changes: Vec::new(),
+        };
+        let mut out = Vec::new();
+        write_manifest(&mut out, &m).unwrap();
+        out
+    }
+
+    #[test]
+    fn the_backup_copy_is_the_plan_as_read_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = dir.path().join("plan.json");
+        let bytes = empty_plan(dir.path());
+        std::fs::write(&plan, &bytes).unwrap();
+        let loaded = load(&plan, bytes.clone()).unwrap();
+        assert!(matches!(loaded.source, Source::File(_)));
+        // As read: the copy is those bytes.
+        let copy = dir.path().join("copy.json");
+        loaded.write_copy(&copy).unwrap();
+        assert_eq!(std::fs::read(&copy).unwrap(), bytes);
+        // Made in this process: serialized again, the same bytes.
+        let made = made(loaded.manifest.clone()).unwrap();
+        assert_eq!((made.len, &made.sha256), (loaded.len, &loaded.sha256));
+        let again = dir.path().join("made.json");
+        made.write_copy(&again).unwrap();
+        assert_eq!(std::fs::read(&again).unwrap(), bytes);
+        // Changed since it was read, or longer, or now a FIFO or a link: refused, no copy
+        // left behind, nothing blocks.
+        let refused = |loaded: &Loaded| {
+            let dest = dir.path().join("refused.json");
+            let e = loaded.write_copy(&dest).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    ApplyError::Manifest {
+                        problem: ManifestProblem::ChangedWhileApplying,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            assert!(!dest.exists());
+        };
+        let mut edited = bytes.clone();
+        edited[bytes.len() / 2] ^= 1;
+        std::fs::write(&plan, &edited).unwrap();
+        refused(&loaded);
+        std::fs::write(&plan, [bytes.as_slice(), b"   "].concat()).unwrap();
+        refused(&loaded);
+        std::fs::remove_file(&plan).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &plan,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        refused(&loaded);
+        std::fs::remove_file(&plan).unwrap();
+        std::os::unix::fs::symlink(&copy, &plan).unwrap();
+        refused(&loaded);
+        // A copy that is there already is not removed.
+        std::fs::remove_file(&plan).unwrap();
+        std::fs::write(&plan, &bytes).unwrap();
+        let e = loaded.write_copy(&copy).unwrap_err();
+        assert!(!matches!(e, ApplyError::Manifest { .. }), "{e}");
+        assert_eq!(std::fs::read(&copy).unwrap(), bytes);
+    }
 
     #[test]
     fn unsafe_paths_are_refused() {
