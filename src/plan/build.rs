@@ -404,7 +404,7 @@ fn edit_meta(
             )
         }
         None if meta.checksum() != ChecksumState::Ok => (
-            meta.bytes.clone(),
+            meta.bytes.to_vec(),
             format!(
                 "meta.sum was {}; recomputed so the server does not skip it",
                 report::checksum_word(meta.checksum())

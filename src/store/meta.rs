@@ -92,7 +92,8 @@ pub enum ChecksumState {
 pub struct MetaFile {
     /// Path of `meta.inf` relative to the store_dir, `/`-separated.
     pub path: String,
-    pub bytes: Vec<u8>,
+    /// Shared with the parsed object of a plain file.
+    pub bytes: std::sync::Arc<[u8]>,
     pub mode: u32,
     pub content: MetaContent,
     /// The name whose SHA-256 keys the checksum.
@@ -137,16 +138,17 @@ impl MetaFile {
         let Some((bytes, mode)) = read_optional(&path)? else {
             return Ok(None);
         };
+        let bytes: std::sync::Arc<[u8]> = bytes.into();
         let key = read_optional(&dir.join(KEY_FILE))?;
         let encrypted = key.is_some();
         let mut sealed = None;
         let content = match (key, unseal) {
-            (None, _) => parse(&bytes, asset),
+            (None, _) => parse(bytes.clone(), asset),
             (Some(_), None) => MetaContent::Encrypted,
             (Some((meta_key, _)), Some(u)) => {
                 match u.keys.open_meta(u.account, u.context, &meta_key, &bytes) {
                     Ok((key, plain)) => {
-                        let content = parse(&plain, asset);
+                        let content = parse(plain.as_slice().into(), asset);
                         sealed = Some(Sealed { asset: key, plain });
                         content
                     }
@@ -245,8 +247,8 @@ impl MetaFile {
     }
 }
 
-fn parse(bytes: &[u8], asset: Asset) -> MetaContent {
-    match json::parse_object(bytes) {
+fn parse(bytes: std::sync::Arc<[u8]>, asset: Asset) -> MetaContent {
+    match json::parse_shared(bytes.clone()) {
         Ok(object) => MetaContent::Json {
             refused: field_errors(&object, asset),
             object,

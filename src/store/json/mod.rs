@@ -34,7 +34,7 @@ mod read;
 mod scanner;
 
 pub use edit::{remove_member, render_pretty, replace_value};
-pub use object::{fold_eq, parse_object, FieldError, FieldProblem, Member, Object};
+pub use object::{fold_eq, parse_object, parse_shared, FieldError, FieldProblem, Member, Object};
 pub use scanner::{validate, Context, JsonError};
 
 /// Go's `maxNestingDepth` (scanner.go): deeper documents are syntax errors.

@@ -38,7 +38,8 @@ impl Member {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Object {
     pub members: Vec<Member>,
-    source: Vec<u8>,
+    /// Shared with whoever read the file (a `meta.inf` is held once).
+    source: std::sync::Arc<[u8]>,
 }
 
 /// Go's key matching (fold.go): whether `key` names the struct field whose JSON name is
@@ -252,6 +253,12 @@ pub(super) fn quoted_list(items: &[String]) -> String {
 /// Parses `bytes` as a JSON object the way Go's `encoding/json` accepts it (see the module
 /// doc), returning every top-level member in document order, duplicates kept.
 pub fn parse_object(bytes: &[u8]) -> Result<Object, JsonError> {
+    parse_shared(std::sync::Arc::from(bytes))
+}
+
+/// [`parse_object`] of bytes the caller keeps too: the object shares them.
+pub fn parse_shared(source: std::sync::Arc<[u8]>) -> Result<Object, JsonError> {
+    let bytes = &source[..];
     validate(bytes)?;
     let mut i = skip_ws(bytes, 0);
     if bytes.get(i) != Some(&b'{') {
@@ -278,6 +285,6 @@ pub fn parse_object(bytes: &[u8]) -> Result<Object, JsonError> {
     members.shrink_to_fit();
     Ok(Object {
         members,
-        source: bytes.to_vec(),
+        source: source.clone(),
     })
 }
