@@ -19,29 +19,9 @@ use crate::support::{
     snapshot, verify_standalone, Cluster, ClusterOpts, SurvivorStop, SysAccount, ACCOUNT_A,
 };
 
-/// `$JS.API.STREAM.CREATE`, retried while the cluster settles.
-async fn create_stream(client: &async_nats::Client, config: Value) {
-    let name = config["name"].as_str().unwrap().to_string();
-    let subject = format!("$JS.API.STREAM.CREATE.{name}");
-    retry(&format!("create stream {name}"), || async {
-        let reply = client
-            .request(subject.clone(), config.to_string().into())
-            .await
-            .map_err(|e| e.to_string())?;
-        let v: Value = serde_json::from_slice(&reply.payload).map_err(|e| e.to_string())?;
-        match v.get("error") {
-            Some(e) => Err(e.to_string()),
-            None => Ok(v),
-        }
-    })
-    .await;
-}
-
-async fn create_consumer(client: &async_nats::Client, stream: &str, config: Value) {
-    let name = config["durable_name"].as_str().unwrap().to_string();
-    let subject = format!("$JS.API.CONSUMER.CREATE.{stream}.{name}");
-    let body = json!({ "stream_name": stream, "config": config });
-    retry(&format!("create consumer {name}"), || async {
+/// A JetStream API request, retried while the cluster settles: the answer, or its error.
+async fn request(client: &async_nats::Client, what: &str, subject: String, body: Value) -> Value {
+    retry(what, || async {
         let reply = client
             .request(subject.clone(), body.to_string().into())
             .await
@@ -52,7 +32,20 @@ async fn create_consumer(client: &async_nats::Client, stream: &str, config: Valu
             None => Ok(v),
         }
     })
-    .await;
+    .await
+}
+
+async fn create_stream(client: &async_nats::Client, config: Value) {
+    let name = config["name"].as_str().unwrap().to_string();
+    let subject = format!("$JS.API.STREAM.CREATE.{name}");
+    request(client, &format!("create stream {name}"), subject, config).await;
+}
+
+async fn create_consumer(client: &async_nats::Client, stream: &str, config: Value) {
+    let name = config["durable_name"].as_str().unwrap().to_string();
+    let subject = format!("$JS.API.CONSUMER.CREATE.{stream}.{name}");
+    let body = json!({ "stream_name": stream, "config": config });
+    request(client, &format!("create consumer {name}"), subject, body).await;
 }
 
 /// Publishes `count` messages on `subjects` in turn, with `headers` on each, waiting for
