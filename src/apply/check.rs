@@ -68,7 +68,9 @@ pub fn load(path: &Path, bytes: Vec<u8>) -> Result<Loaded, ApplyError> {
 /// disk, without parsing it back, its bytes hashed as they are serialized and not kept.
 pub fn made(manifest: Manifest) -> Result<Loaded, ApplyError> {
     let mut hashed = Hashed::new(std::io::sink());
-    write_manifest(&mut hashed, &manifest).expect("a manifest always serializes");
+    manifest
+        .write_to(&mut hashed)
+        .expect("a manifest always serializes");
     let (len, sha256) = hashed.finish();
     checked(
         Path::new("(prepared plan)"),
@@ -104,12 +106,6 @@ fn checked(
         sha256,
         manifest,
     })
-}
-
-/// A manifest as `plan` writes it: pretty JSON and a newline.
-pub fn write_manifest(w: &mut impl std::io::Write, m: &Manifest) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *w, m)?;
-    w.write_all(b"\n")
 }
 
 /// A writer that hashes and counts what goes through it.
@@ -225,7 +221,7 @@ impl Loaded {
             Source::Made => {
                 super::durable::write_new_with(dest, perms, |file| {
                     let mut to = Hashed::new(std::io::BufWriter::with_capacity(1 << 16, file));
-                    write_manifest(&mut to, &self.manifest)?;
+                    self.manifest.write_to(&mut to)?;
                     to.flush()?;
                     done = Some(to.finish());
                     Ok(())
@@ -790,7 +786,7 @@ mod tests {
             changes: Vec::new(),
         };
         let mut out = Vec::new();
-        write_manifest(&mut out, &m).unwrap();
+        m.write_to(&mut out).unwrap();
         out
     }
 

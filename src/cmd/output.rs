@@ -45,14 +45,13 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     write_file_atomic_with(path, |w| w.write_all(bytes))
 }
 
-/// A value as pretty JSON and a newline: to `path` as [`write_file_atomic`] writes, or to
-/// stdout, serialized straight into the file (a manifest can be tens of megabytes: it is
-/// never held whole in memory).
-pub fn write_json(path: Option<&Path>, value: &impl serde::Serialize) -> Result<(), Error> {
+/// A manifest ([`crate::plan::Manifest::write_to`]): to `path` as [`write_file_atomic`]
+/// writes, or to stdout, serialized straight into the file (tens of megabytes at thousands
+/// of streams: never held whole in memory).
+pub fn write_manifest(path: Option<&Path>, m: &crate::plan::Manifest) -> Result<(), Error> {
     let json = |w: &mut dyn Write| {
         let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
-        serde_json::to_writer_pretty(&mut w, value)?;
-        w.write_all(b"\n")?;
+        m.write_to(&mut w)?;
         w.flush()
     };
     match path {

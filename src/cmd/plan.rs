@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::output::{ensure_outside, human_bytes, write_json};
+use super::output::{ensure_outside, human_bytes, write_manifest};
 use crate::plan::{Change, Manifest};
 use crate::Error;
 
@@ -82,8 +82,8 @@ pub fn run(args: PlanArgs) -> Result<(), Error> {
         None => Destination::SummaryOnly,
     };
     match &destination {
-        Destination::File(out) => write_json(Some(out), &manifest)?,
-        Destination::Stdout => write_json(None, &manifest)?,
+        Destination::File(out) => write_manifest(Some(out), &manifest)?,
+        Destination::Stdout => write_manifest(None, &manifest)?,
         Destination::SummaryOnly => {}
     }
     crate::term::eprint(&summary(&manifest, args.out.as_ref()));

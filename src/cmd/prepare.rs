@@ -46,7 +46,7 @@ pub fn run(args: PrepareArgs) -> Result<(), Error> {
     let manifest = args.planning.plan(&args.store)?.manifest;
     if args.dry_run {
         if args.json {
-            super::output::write_json(None, &manifest)?;
+            super::output::write_manifest(None, &manifest)?;
         } else {
             stdout(&dry_run_text(&manifest))?;
         }

@@ -101,6 +101,15 @@ pub struct Manifest {
     pub changes: Vec<Change>,
 }
 
+impl Manifest {
+    /// The manifest as `plan` writes it, byte for byte: pretty JSON and a newline (serde_json
+    /// writes the same value the same way every time, which `prepare` relies on).
+    pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, self)?;
+        w.write_all(b"\n")
+    }
+}
+
 /// Counts a reviewer reads first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
