@@ -174,6 +174,20 @@ impl Server {
         Ok(server)
     }
 
+    /// Starts the server `spec(port, http_port)` describes on fresh ports, again on new
+    /// ones if it lost a port race (up to three times); panics on any other failure.
+    pub async fn start_on_free_ports(spec: impl Fn(u16, u16) -> ServerSpec) -> Server {
+        for _ in 0..3 {
+            let (port, http_port) = (net::free_port(), net::free_port());
+            match Self::try_start(spec(port, http_port)).await {
+                Ok(server) => return server,
+                Err(e) if e.port_taken() => continue,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("nats-server lost a port race three times")
+    }
+
     async fn wait_ready(&mut self, limit: Duration) -> Result<(), StartError> {
         let deadline = Instant::now() + limit;
         loop {

@@ -92,30 +92,21 @@ async fn start_server(
     encryption: Option<Encryption>,
     work_dir: &Path,
 ) -> Server {
-    for _ in 0..3 {
-        let (port, http_port) = (net::free_port(), net::free_port());
-        let config = format!(
+    Server::start_on_free_ports(|port, http_port| ServerSpec {
+        version: version.to_string(),
+        name: "standalone".into(),
+        work_dir: work_dir.to_path_buf(),
+        port,
+        http_port,
+        config: format!(
             "server_name: standalone\nlisten: 127.0.0.1:{port}\nhttp: 127.0.0.1:{http_port}\n\
              {jetstream}{accounts}",
             jetstream = config::jetstream_block(store, encryption),
             accounts = config::accounts_block(sys),
-        );
-        let spec = ServerSpec {
-            version: version.to_string(),
-            name: "standalone".into(),
-            work_dir: work_dir.to_path_buf(),
-            port,
-            http_port,
-            config,
-            env: Vec::new(),
-        };
-        match Server::try_start(spec).await {
-            Ok(server) => return server,
-            Err(e) if e.port_taken() => continue,
-            Err(e) => panic!("{e}"),
-        }
-    }
-    panic!("standalone server lost a port race three times")
+        ),
+        env: Vec::new(),
+    })
+    .await
 }
 
 /// Starts a standalone server on `store_dir` and returns it with a client
@@ -311,28 +302,20 @@ pub async fn serve_written(
         config = config.replace(line, &format!("  store_dir: {}", config::quote_path(store)));
     }
     assert!(config.contains("listen: 127.0.0.1:4222"), "{written}");
-    for _ in 0..3 {
-        let (port, http_port) = (net::free_port(), net::free_port());
-        let spec = ServerSpec {
-            version: version.to_string(),
-            name: "written".into(),
-            work_dir: backup.join("served"),
-            port,
-            http_port,
-            config: config.replace(
-                "listen: 127.0.0.1:4222",
-                &format!("listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{http_port}"),
-            ),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        };
-        match Server::try_start(spec).await {
-            Ok(server) => return server,
-            Err(e) if e.port_taken() => continue,
-            Err(e) => panic!("{e}"),
-        }
-    }
-    panic!("the written config lost a port race three times")
+    Server::start_on_free_ports(|port, http_port| ServerSpec {
+        version: version.to_string(),
+        name: "written".into(),
+        work_dir: backup.join("served"),
+        port,
+        http_port,
+        config: config.replace(
+            "listen: 127.0.0.1:4222",
+            &format!("listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{http_port}"),
+        ),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    })
+    .await
 }
