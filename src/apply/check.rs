@@ -8,22 +8,48 @@ use std::path::{Path, PathBuf};
 
 use super::error::{Found, ManifestProblem, Mismatch};
 use super::ApplyError;
-use crate::plan::manifest::{sha256_hex, SCHEMA, SCHEMA_VERSIONS};
+use crate::plan::manifest::{sha256_hex, Span, SCHEMA, SCHEMA_VERSIONS};
 use crate::plan::{Change, Manifest};
-use crate::store::file::{FileKind, ReadError};
+use crate::store::file::{FileKind, Input, ReadError};
 use crate::store::tree::{self, Entry};
 use crate::store::JETSTREAM_DIR;
 
 /// A manifest, checked, with where its exact bytes are and their SHA-256.
+///
+/// A manifest read from bytes keeps its edits without their text (`before`, `after`, their
+/// base64 forms, `reason` and `diff`: together nearly all of a manifest, tens of megabytes
+/// at thousands of streams). [`Loaded::edits`] reads an edit whole again when it is needed,
+/// from the plan file until apply has its copy in the backup, then from that copy, and
+/// checks it against what was loaded. Only the manifest `prepare` made in memory keeps its
+/// text.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub manifest: Manifest,
+    /// Where each change is in the bytes, and how long each edit's files are (empty for a
+    /// manifest made in this process).
+    texts: Vec<Text>,
     /// Where the bytes are, for the copy apply keeps in the backup.
     pub source: Source,
     /// Their length and SHA-256 (the journal names the plan by it).
     pub len: u64,
     pub sha256: String,
     pub store: PathBuf,
+    /// The copy [`Loaded::write_copy`] made, read from then on.
+    copy: std::sync::OnceLock<PathBuf>,
+}
+
+/// Where one change is in a manifest's bytes, and (an edit) its files' lengths.
+#[derive(Debug, Clone, Copy)]
+struct Text {
+    span: Span,
+    lengths: Lengths,
+}
+
+/// How long an edit's file is before (0: it does not exist) and after.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lengths {
+    pub before: u64,
+    pub after: u64,
 }
 
 /// Where a manifest's exact bytes are. A manifest is tens of megabytes at thousands of
@@ -39,51 +65,83 @@ pub enum Source {
     Made,
 }
 
-/// Parses and validates manifest `bytes` (read from `path`, named in errors); a regular
-/// file's bytes are not kept (see [`Source`]). Nor are the edits' `diff`s: informative
-/// only, never read by apply, rollback or status, and the largest part of an edit; the
-/// bytes (the file, or what a pipe gave) stay the record of the plan.
-pub fn load(path: &Path, bytes: Vec<u8>) -> Result<Loaded, ApplyError> {
+/// How a manifest `prepare` made is named in errors.
+const MADE: &str = "(prepared plan)";
+
+/// Parses and validates manifest `bytes` (read from `path`, named in errors); `source` says
+/// where they are found again (see [`Loaded`]).
+fn load(path: &Path, bytes: &[u8], source: Source) -> Result<Loaded, ApplyError> {
     let bad = |problem: ManifestProblem| ApplyError::Manifest {
         path: path.to_path_buf(),
         problem,
     };
-    let mut manifest: Manifest =
-        serde_json::from_slice(&bytes).map_err(|e| bad(ManifestProblem::NotJson(e)))?;
-    for change in &mut manifest.changes {
-        if let Change::Edit(e) = change {
-            e.diff = String::new();
-        }
-    }
-    let (len, sha256) = (bytes.len() as u64, sha256_hex(&bytes));
-    let source = if std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        Source::File(path.to_path_buf())
-    } else {
-        Source::Held(bytes)
+    let mut texts = Vec::new();
+    let mut problem = None;
+    let read = crate::plan::manifest::read_spans(bytes, &mut |change, span| {
+        let lengths = match &change {
+            Change::Edit(e) => match check_text(e) {
+                Ok(lengths) => lengths,
+                Err(p) => {
+                    let said = p.to_string();
+                    problem = Some(p);
+                    return Err(said);
+                }
+            },
+            _ => Lengths::default(),
+        };
+        texts.push(Text { span, lengths });
+        Ok(Some(match change {
+            Change::Edit(e) => Change::Edit(crate::plan::Edit {
+                before: None,
+                before_base64: None,
+                after: None,
+                after_base64: None,
+                reason: String::new(),
+                diff: String::new(),
+                ..e
+            }),
+            other => other,
+        }))
+    });
+    let manifest = match (read, problem) {
+        (_, Some(problem)) => return Err(bad(problem)),
+        (Err(e), None) => return Err(bad(ManifestProblem::NotJson(e))),
+        (Ok(m), None) => m,
     };
-    checked(path, manifest, source, len, sha256)
+    let (len, sha256) = (bytes.len() as u64, sha256_hex(bytes));
+    checked(path, manifest, texts, source, len, sha256)
+}
+
+/// Loads the regular file `path` (a backup's manifest) from its `bytes`.
+pub fn load_file(path: &Path, bytes: &[u8]) -> Result<Loaded, ApplyError> {
+    load(path, bytes, Source::File(path.to_path_buf()))
 }
 
 /// A manifest made in this process (`prepare`): checked as [`load`] checks one read from
 /// disk, without parsing it back, its bytes hashed as they are serialized and not kept.
+/// It keeps its edits' text.
 pub fn made(manifest: Manifest) -> Result<Loaded, ApplyError> {
     let mut hashed = Hashed::new(std::io::sink());
     manifest
         .write_to(&mut hashed)
         .expect("a manifest always serializes");
     let (len, sha256) = hashed.finish();
-    checked(
-        Path::new("(prepared plan)"),
-        manifest,
-        Source::Made,
-        len,
-        sha256,
-    )
+    let path = Path::new(MADE);
+    for change in &manifest.changes {
+        if let Change::Edit(e) = change {
+            check_text(e).map_err(|problem| ApplyError::Manifest {
+                path: path.to_path_buf(),
+                problem,
+            })?;
+        }
+    }
+    checked(path, manifest, Vec::new(), Source::Made, len, sha256)
 }
 
 fn checked(
     path: &Path,
     manifest: Manifest,
+    texts: Vec<Text>,
     source: Source,
     len: u64,
     sha256: String,
@@ -101,10 +159,33 @@ fn checked(
     validate(&manifest).map_err(bad)?;
     Ok(Loaded {
         store: PathBuf::from(&manifest.store),
+        texts,
         source,
         len,
         sha256,
         manifest,
+        copy: std::sync::OnceLock::new(),
+    })
+}
+
+/// An edit's bytes match its hashes and decode: the lengths of its files.
+fn check_text(e: &crate::plan::Edit) -> Result<Lengths, ManifestProblem> {
+    let path = e.path.as_str();
+    let base64 = |source| ManifestProblem::Base64 {
+        path: path.into(),
+        source,
+    };
+    let after = e.after_bytes().map_err(base64)?;
+    if sha256_hex(&after) != e.after_sha256 {
+        return Err(ManifestProblem::AfterHash(path.into()));
+    }
+    let before = e.before_bytes().map_err(base64)?;
+    if before.as_deref().map(sha256_hex) != e.before_sha256 {
+        return Err(ManifestProblem::BeforeHash(path.into()));
+    }
+    Ok(Lengths {
+        before: before.map_or(0, |b| b.len() as u64),
+        after: after.len() as u64,
     })
 }
 
@@ -159,13 +240,32 @@ impl Loaded {
             let _ = std::fs::remove_file(dest);
             return Err(self.changed());
         }
+        let _ = self.copy.set(dest.to_path_buf());
         Ok(())
+    }
+
+    /// How long edit `index`'s file is before and after.
+    pub fn lengths(&self, index: usize) -> Lengths {
+        match (self.texts.get(index), &self.manifest.changes[index]) {
+            (Some(t), _) => t.lengths,
+            (None, Change::Edit(e)) => check_text(e).unwrap_or_default(),
+            (None, _) => Lengths::default(),
+        }
+    }
+
+    /// A reader of whole edits (see [`Loaded`]).
+    pub fn edits(&self) -> Edits<'_> {
+        Edits {
+            loaded: self,
+            file: None,
+            buf: Vec::new(),
+        }
     }
 
     fn changed(&self) -> ApplyError {
         let path = match &self.source {
             Source::File(path) => path.clone(),
-            _ => PathBuf::from("(prepared plan)"),
+            _ => PathBuf::from(MADE),
         };
         ApplyError::Manifest {
             path,
@@ -183,41 +283,6 @@ impl Loaded {
                 super::durable::write_new(dest, bytes, perms)?;
                 return Ok((self.len, self.sha256.clone()));
             }
-            Source::File(path) => {
-                // The regular file it was, never a link or FIFO now, and never more than
-                // one byte past its length (that is a change already).
-                let from = match crate::store::file::open_regular(path) {
-                    Ok((from, _)) => from,
-                    Err(ReadError::NotRegular(_)) => return Err(self.changed()),
-                    Err(e) if e.is_not_found() => return Err(self.changed()),
-                    Err(e) => return Err(ApplyError::io("read", path)(e.into_io())),
-                };
-                let mut from = from.take(self.len + 1);
-                let mut read_failed = None;
-                let written = super::durable::write_new_with(dest, perms, |file| {
-                    let mut to = Hashed::new(std::io::BufWriter::with_capacity(1 << 16, file));
-                    let mut buf = vec![0u8; 1 << 16];
-                    loop {
-                        let n = match from.read(&mut buf) {
-                            Ok(0) => break,
-                            Ok(n) => n,
-                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                            Err(e) => {
-                                read_failed = Some(e);
-                                return Err(std::io::Error::other("the plan file was not read"));
-                            }
-                        };
-                        to.write_all(&buf[..n])?;
-                    }
-                    to.flush()?;
-                    done = Some(to.finish());
-                    Ok(())
-                });
-                if let Some(e) = read_failed {
-                    return Err(ApplyError::io("read", path)(e));
-                }
-                written?;
-            }
             Source::Made => {
                 super::durable::write_new_with(dest, perms, |file| {
                     let mut to = Hashed::new(std::io::BufWriter::with_capacity(1 << 16, file));
@@ -226,15 +291,122 @@ impl Loaded {
                     done = Some(to.finish());
                     Ok(())
                 })?;
+                return Ok(done.expect("written"));
             }
+            Source::File(_) => {}
         }
+        // The regular file it was, never a link or FIFO now, and never more than one byte
+        // past its length (that is a change already).
+        let Source::File(path) = &self.source else {
+            unreachable!("done above")
+        };
+        let from = match crate::store::file::open_regular(path) {
+            Ok((from, _)) => from,
+            Err(ReadError::NotRegular(_)) => return Err(self.changed()),
+            Err(e) if e.is_not_found() => return Err(self.changed()),
+            Err(e) => return Err(ApplyError::io("read", path)(e.into_io())),
+        };
+        let mut from = from.take(self.len + 1);
+        let mut read_failed = None;
+        let written = super::durable::write_new_with(dest, perms, |file| {
+            let mut to = Hashed::new(std::io::BufWriter::with_capacity(1 << 16, file));
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = match from.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        read_failed = Some(e);
+                        return Err(std::io::Error::other("the plan file was not read"));
+                    }
+                };
+                to.write_all(&buf[..n])?;
+            }
+            to.flush()?;
+            done = Some(to.finish());
+            Ok(())
+        });
+        if let Some(e) = read_failed {
+            return Err(ApplyError::io("read", path)(e));
+        }
+        written?;
         Ok(done.expect("written"))
     }
 }
 
+/// Reads edits of a [`Loaded`] whole, each checked against what was loaded: a plan file
+/// changed since (when apply has no copy of it yet) is refused, never carried out.
+pub struct Edits<'a> {
+    loaded: &'a Loaded,
+    file: Option<std::fs::File>,
+    buf: Vec<u8>,
+}
+
+impl<'a> Edits<'a> {
+    /// Change `index`, which must be an edit, with its text.
+    pub fn get(
+        &mut self,
+        index: usize,
+    ) -> Result<std::borrow::Cow<'a, crate::plan::Edit>, ApplyError> {
+        use std::borrow::Cow;
+        let loaded = self.loaded;
+        let Change::Edit(kept) = &loaded.manifest.changes[index] else {
+            panic!("change {index} is not an edit");
+        };
+        let Some(text) = loaded.texts.get(index) else {
+            return Ok(Cow::Borrowed(kept));
+        };
+        let range = text.span.offset as usize..(text.span.offset + text.span.len) as usize;
+        let bytes = match (&loaded.source, loaded.copy.get()) {
+            (Source::Held(bytes), _) => bytes.get(range).ok_or_else(|| loaded.changed())?,
+            (Source::Made, None) => unreachable!("a manifest made here keeps its text"),
+            // The plan file, or apply's copy of it once there is one.
+            (Source::File(path), None) | (_, Some(path)) => {
+                if self.file.is_none() {
+                    let (file, _) =
+                        crate::store::file::open_regular(path).map_err(|_| loaded.changed())?;
+                    self.file = Some(file);
+                }
+                read_span(
+                    self.file.as_ref().expect("opened"),
+                    text.span,
+                    &mut self.buf,
+                )
+                .map_err(|_| loaded.changed())?
+            }
+        };
+        let read = match serde_json::from_slice::<Change>(bytes) {
+            Ok(Change::Edit(e)) => e,
+            _ => return Err(loaded.changed()),
+        };
+        let same = read.path == kept.path
+            && read.mode == kept.mode
+            && read.before_sha256 == kept.before_sha256
+            && read.after_sha256 == kept.after_sha256
+            && check_text(&read).ok() == Some(text.lengths);
+        if !same {
+            return Err(loaded.changed());
+        }
+        Ok(Cow::Owned(read))
+    }
+}
+
+/// The bytes of `span` in `file`, into `buf`; a file too short has changed.
+fn read_span<'b>(
+    file: &std::fs::File,
+    span: Span,
+    buf: &'b mut Vec<u8>,
+) -> std::io::Result<&'b [u8]> {
+    use std::os::unix::fs::FileExt as _;
+    buf.resize(span.len as usize, 0);
+    file.read_exact_at(buf, span.offset)?;
+    Ok(&buf[..])
+}
+
 /// Reads the plan file the operator named (a regular file or a pipe) and loads it.
 pub fn read_plan(path: &Path) -> Result<Loaded, ApplyError> {
-    let bytes = crate::store::file::read_input(path).map_err(|e| match e {
+    let input = crate::store::file::open_input(path).map_err(|e| match e {
         ReadError::NotRegular(FileKind::Directory) => ApplyError::Manifest {
             path: path.to_path_buf(),
             problem: ManifestProblem::IsADirectory,
@@ -255,7 +427,19 @@ pub fn read_plan(path: &Path) -> Result<Loaded, ApplyError> {
             e => ApplyError::io("read", path)(e),
         },
     })?;
-    load(path, bytes)
+    match input {
+        Input::File(mut file) => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut bytes)
+                .map_err(ApplyError::io("read", path))?;
+            load(path, &bytes, Source::File(path.to_path_buf()))
+        }
+        Input::Piped(bytes) => {
+            let mut loaded = load(path, &bytes, Source::Made)?;
+            loaded.source = Source::Held(bytes);
+            Ok(loaded)
+        }
+    }
 }
 
 /// The files a plan may write: metadata, keys of what it creates, and consumer state;
@@ -307,18 +491,6 @@ pub fn validate(m: &Manifest) -> Result<(), ManifestProblem> {
                 let new_block = e.before_sha256.is_none() && is_new_block_file(path);
                 if !EDITABLE.contains(&name) && !new_block {
                     return Err(ManifestProblem::NotAMetaFile(path.into()));
-                }
-                let base64 = |source| ManifestProblem::Base64 {
-                    path: path.into(),
-                    source,
-                };
-                let after = e.after_bytes().map_err(base64)?;
-                if sha256_hex(&after) != e.after_sha256 {
-                    return Err(ManifestProblem::AfterHash(path.into()));
-                }
-                let before = e.before_bytes().map_err(base64)?;
-                if before.as_deref().map(sha256_hex) != e.before_sha256 {
-                    return Err(ManifestProblem::BeforeHash(path.into()));
                 }
                 if e.mode & !0o7777 != 0 {
                     return Err(ManifestProblem::Mode {
@@ -796,7 +968,7 @@ mod tests {
         let plan = dir.path().join("plan.json");
         let bytes = empty_plan(dir.path());
         std::fs::write(&plan, &bytes).unwrap();
-        let loaded = load(&plan, bytes.clone()).unwrap();
+        let loaded = read_plan(&plan).unwrap();
         assert!(matches!(loaded.source, Source::File(_)));
         // As read: the copy is those bytes.
         let copy = dir.path().join("copy.json");
@@ -850,6 +1022,115 @@ mod tests {
         let e = loaded.write_copy(&copy).unwrap_err();
         assert!(!matches!(e, ApplyError::Manifest { .. }), "{e}");
         assert_eq!(std::fs::read(&copy).unwrap(), bytes);
+    }
+
+    /// A plan with edits of text and of binary files, a removal between them.
+    fn plan_with_edits(store: &Path) -> Manifest {
+        let mut m: Manifest = serde_json::from_slice(&empty_plan(store)).unwrap();
+        let edit = |path: &str, before: Option<&[u8]>, after: &[u8]| {
+            Change::Edit(crate::plan::Edit::new(
+                path.into(),
+                "because".into(),
+                0o640,
+                before,
+                after,
+                "--- a\n+++ b\n".into(),
+            ))
+        };
+        m.changes = vec![
+            edit(
+                "jetstream/A/streams/S/meta.inf",
+                Some(b"{\"a\":1}"),
+                b"{\"a\": 2,\n\"\\u00e9\": \"x\"}",
+            ),
+            Change::Remove(crate::plan::Remove::new(
+                "jetstream/$SYS".into(),
+                "raft".into(),
+                crate::store::tree::TreeSummary {
+                    files: 1,
+                    dirs: 1,
+                    bytes: 3,
+                    fingerprint: "sha256:x".into(),
+                },
+            )),
+            edit("jetstream/A/streams/S/meta.sum", None, &[0xff, 0, 1]),
+        ];
+        m
+    }
+
+    #[test]
+    fn loaded_edits_are_read_again_whole_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = plan_with_edits(dir.path());
+        let plan = dir.path().join("plan.json");
+        let mut bytes = Vec::new();
+        m.write_to(&mut bytes).unwrap();
+        std::fs::write(&plan, &bytes).unwrap();
+        let loaded = read_plan(&plan).unwrap();
+        assert_eq!(loaded.sha256, sha256_hex(&bytes));
+        // Held without text; read whole again, as planned.
+        let Change::Edit(kept) = &loaded.manifest.changes[0] else {
+            panic!()
+        };
+        assert!(kept.after.is_none() && kept.before.is_none() && kept.diff.is_empty());
+        let mut edits = loaded.edits();
+        for index in [0, 2] {
+            assert_eq!(
+                edits.get(index).unwrap().as_ref(),
+                match &m.changes[index] {
+                    Change::Edit(e) => e,
+                    _ => unreachable!(),
+                }
+            );
+        }
+        assert_eq!(
+            loaded.lengths(0),
+            Lengths {
+                before: 7,
+                after: 23
+            }
+        );
+        assert_eq!(
+            loaded.lengths(2),
+            Lengths {
+                before: 0,
+                after: 3
+            }
+        );
+        // Made in this process: the same bytes, the text held.
+        let made = made(m.clone()).unwrap();
+        assert_eq!((made.len, &made.sha256), (loaded.len, &loaded.sha256));
+        let Change::Edit(e) = &m.changes[2] else {
+            unreachable!()
+        };
+        assert_eq!(made.edits().get(2).unwrap().as_ref(), e);
+        // The plan file edited under apply: refused, never carried out.
+        let changed = String::from_utf8(bytes.clone())
+            .unwrap()
+            .replace("\\u00e9", "\\u00e8");
+        std::fs::write(&plan, &changed).unwrap();
+        let e = loaded.edits().get(0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ApplyError::Manifest {
+                    problem: ManifestProblem::ChangedWhileApplying,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        std::fs::write(&plan, "").unwrap();
+        assert!(loaded.edits().get(2).is_err());
+        // Once apply has its copy, edits come from the copy.
+        std::fs::write(&plan, &bytes).unwrap();
+        let copy = dir.path().join("copy.json");
+        loaded.write_copy(&copy).unwrap();
+        std::fs::write(&plan, "").unwrap();
+        assert_eq!(
+            loaded.edits().get(0).unwrap().after_sha256,
+            kept.after_sha256
+        );
     }
 
     #[test]

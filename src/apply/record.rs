@@ -111,12 +111,13 @@ impl Record {
         if sha256_hex(&bytes) != *manifest_sha256 {
             return Err(invalid(BackupProblem::ManifestChanged));
         }
-        let loaded = check::load(&backup.manifest(), bytes).map_err(|e| match e {
+        let loaded = check::load_file(&backup.manifest(), &bytes).map_err(|e| match e {
             ApplyError::Manifest { problem, .. } => {
                 ApplyError::invalid(dir)(BackupProblem::Manifest(problem))
             }
             other => other,
         })?;
+        drop(bytes);
         if loaded.manifest.store != *store {
             return Err(invalid(BackupProblem::StoresDiffer));
         }

@@ -247,6 +247,7 @@ fn prepare(
     }
     let mut restores = Vec::new();
     let pack = backup::Originals::read(&backup);
+    let mut edits = record.loaded.edits();
     for (index, state) in &assessment.files {
         let Change::Edit(e) = &changes[*index] else {
             unreachable!("files are edits")
@@ -257,7 +258,9 @@ fn prepare(
         let original = match &e.before_sha256 {
             None => None,
             // Owned: the plan and pack they come from move with `Prepared`.
-            Some(sha) => Some(verified_original(&record, &pack, e, sha)?.into_owned()),
+            Some(sha) => {
+                Some(verified_original(&record, &pack, &mut edits, *index, sha)?.into_owned())
+            }
         };
         restores.push((*index, state.clone(), original));
     }
@@ -552,20 +555,24 @@ fn rolled_back_event(done: &RolledBack) -> Event {
     }
 }
 
-/// The original bytes of edit `e`: from the originals pack, or failing that from the
+/// The original bytes of edit `index`: from the originals pack, or failing that from the
 /// manifest, whichever matches the hash.
 fn verified_original<'a>(
     record: &Record,
     pack: &'a backup::Originals,
-    e: &'a crate::plan::manifest::Edit,
+    edits: &mut check::Edits<'_>,
+    index: usize,
     sha: &str,
 ) -> Result<std::borrow::Cow<'a, [u8]>, ApplyError> {
     if let Some(bytes) = pack.get(sha) {
         return Ok(std::borrow::Cow::Borrowed(bytes));
     }
+    let e = edits.get(index)?;
     tracing::debug!(path = %e.path, "the saved original is missing or damaged; using the manifest's copy");
     match e.before_bytes() {
-        Ok(Some(bytes)) if sha256_hex(&bytes) == sha => Ok(bytes),
+        Ok(Some(bytes)) if sha256_hex(&bytes) == sha => {
+            Ok(std::borrow::Cow::Owned(bytes.into_owned()))
+        }
         _ => Err(ApplyError::invalid(&record.backup.root)(
             BackupProblem::NoOriginal {
                 path: e.path.clone(),

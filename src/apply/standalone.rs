@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::plan::{Change, Manifest};
+use crate::plan::Change;
 
 /// The global account's directory name.
 const GLOBAL: &str = "$G";
@@ -72,8 +72,8 @@ pub use crate::store::is_account_key;
 impl Standalone {
     /// The prepared store at `store` (read by directory names only: encrypted stores too),
     /// with the replicas `m` knows each stream had.
-    pub fn of(store: &Path, m: &Manifest) -> std::io::Result<Standalone> {
-        let replicas = replicas_before(m);
+    pub fn of(store: &Path, loaded: &super::check::Loaded) -> std::io::Result<Standalone> {
+        let replicas = replicas_before(loaded);
         let js = store.join(crate::store::JETSTREAM_DIR);
         let mut accounts = Vec::new();
         let mut encrypted = false;
@@ -452,14 +452,18 @@ fn relative(target: &Path, base: &Path) -> PathBuf {
 
 /// `num_replicas` every stream had before the plan, by (account, stream directory): from
 /// the cluster's inventory, then from the `before` JSON of each stream meta.inf edit.
-fn replicas_before(m: &Manifest) -> BTreeMap<(String, String), i64> {
+fn replicas_before(loaded: &super::check::Loaded) -> BTreeMap<(String, String), i64> {
+    let m = &loaded.manifest;
     let mut out = BTreeMap::new();
-    for c in &m.changes {
+    let mut edits = loaded.edits();
+    for (index, c) in m.changes.iter().enumerate() {
         let Change::Edit(e) = c else { continue };
         let parts: Vec<&str> = e.path.split('/').collect();
         let ["jetstream", account, "streams", stream, "meta.inf"] = parts[..] else {
             continue;
         };
+        // Unreadable now: the inventory, or restore.sh's default, stands in.
+        let Ok(e) = edits.get(index) else { continue };
         let replicas = e
             .before
             .as_deref()

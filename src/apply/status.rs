@@ -337,11 +337,7 @@ pub fn saved(dir: &std::path::Path) -> Result<Saved, ApplyError> {
             Change::Edit(e) => match &e.before_sha256 {
                 Some(sha) => out.originals.push(SavedOriginal {
                     path: e.path.clone(),
-                    bytes: e
-                        .before_bytes()
-                        .ok()
-                        .flatten()
-                        .map_or(0, |b| b.len() as u64),
+                    bytes: record.loaded.lengths(index).before,
                     mode: format!("{:04o}", e.mode & 0o7777),
                     sha256: sha.clone(),
                     pack_offset: pack.locate(sha).map(|(offset, _)| offset as u64),

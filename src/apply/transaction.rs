@@ -300,23 +300,32 @@ fn carry_out(
     }
     tracing::info!("removals durable");
     failpoint::hit("synced", 0)?;
+    // What to write, read again from the plan's copy (on every core: tens of thousands of
+    // edits).
     let mut written = Vec::with_capacity(originals.len());
-    for original in originals {
-        let Change::Edit(e) = &m.changes[original.index] else {
-            unreachable!("originals are edits")
-        };
-        let target = root.join(&e.path);
-        touched_dirs.insert(parent(&target));
-        written.push(durable::FileWrite {
-            target,
-            bytes: e.after_bytes().expect("validated"),
-            perms: Perms {
-                mode: e.mode,
-                uid: original.entry.uid,
-                gid: original.entry.gid,
-            },
-            mtime_ns: None,
-        });
+    for chunk in crate::par::map_chunks(originals, crate::par::cores(), |chunk| {
+        let mut edits = loaded.edits();
+        chunk
+            .iter()
+            .map(|original| {
+                let e = edits.get(original.index)?;
+                Ok(durable::FileWrite {
+                    target: root.join(&e.path),
+                    bytes: e.after_bytes().expect("validated").into_owned().into(),
+                    perms: Perms {
+                        mode: e.mode,
+                        uid: original.entry.uid,
+                        gid: original.entry.gid,
+                    },
+                    mtime_ns: None,
+                })
+            })
+            .collect::<Result<Vec<_>, ApplyError>>()
+    }) {
+        written.extend(chunk?);
+    }
+    for w in &written {
+        touched_dirs.insert(parent(&w.target));
     }
     journal.append(
         Event::Writing {
@@ -548,8 +557,9 @@ fn check_space(
     let store_need = MARGIN
         + m.changes
             .iter()
-            .filter_map(|c| match c {
-                Change::Edit(e) => Some(e.after_bytes().map_or(0, |b| b.len() as u64) + 4096),
+            .enumerate()
+            .filter_map(|(index, c)| match c {
+                Change::Edit(_) => Some(loaded.lengths(index).after + 4096),
                 Change::Mkdir(_) => Some(4096),
                 Change::Copy(c) => Some(c.bytes + (c.files + c.dirs) * 4096),
                 Change::Remove(_) => None,

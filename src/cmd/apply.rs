@@ -48,6 +48,10 @@ pub struct ApplyArgs {
 
 pub fn run(args: ApplyArgs) -> Result<(), Error> {
     let loaded = check::read_plan(&args.plan)?;
+    tracing::info!(
+        changes = loaded.manifest.changes.len(),
+        "plan loaded and checked"
+    );
     if loaded.manifest.changes.is_empty() {
         crate::term::eprintln(&format!(
             "apply: the plan has no changes: `{}` is already loadable by a standalone server; nothing to do",
@@ -62,7 +66,7 @@ pub fn run(args: ApplyArgs) -> Result<(), Error> {
             backup_dir: args.backup_dir,
         },
     )?;
-    report(&outcome, &loaded.manifest, args.json, derived)
+    report(&outcome, &loaded, args.json, derived)
 }
 
 /// The node's config (`--node-config`), checked before anything changes: one that cannot
@@ -95,9 +99,9 @@ struct Next {
 /// Writes `standalone.conf` and `restore.sh` into the backup directory (once: a plan
 /// applied already keeps its files and passwords) and says where. Not writing them is a
 /// warning: the store is prepared whatever happens here.
-fn write_next(o: &Outcome, manifest: &Manifest, node_config: Option<PathBuf>) -> Option<Next> {
+fn write_next(o: &Outcome, loaded: &check::Loaded, node_config: Option<PathBuf>) -> Option<Next> {
     use apply::standalone::{self, Standalone};
-    let made = Standalone::of(&o.store, manifest).and_then(|s| {
+    let made = Standalone::of(&o.store, loaded).and_then(|s| {
         let (s, text) = match &node_config {
             Some(node) => {
                 let text = standalone::derive_from_node(node, &o.store, &o.backup_dir)
@@ -134,11 +138,11 @@ fn write_next(o: &Outcome, manifest: &Manifest, node_config: Option<PathBuf>) ->
 /// Prints what apply did: JSON, or a few lines saying what to do next.
 pub(crate) fn report(
     o: &Outcome,
-    manifest: &Manifest,
+    loaded: &check::Loaded,
     json: bool,
     node_config: Option<PathBuf>,
 ) -> Result<(), Error> {
-    let next = write_next(o, manifest, node_config);
+    let next = write_next(o, loaded, node_config);
     if json {
         let value = serde_json::json!({
             "schema": "js-recover/apply",

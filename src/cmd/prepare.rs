@@ -67,7 +67,7 @@ pub fn run(args: PrepareArgs) -> Result<(), Error> {
             backup_dir: args.backup_dir,
         },
     )?;
-    super::apply::report(&outcome, &loaded.manifest, args.json, derived)
+    super::apply::report(&outcome, &loaded, args.json, derived)
 }
 
 fn dry_run_text(m: &plan::Manifest) -> String {

@@ -110,6 +110,197 @@ impl Manifest {
     }
 }
 
+/// Where one change's JSON is in a manifest's bytes: `len` bytes from `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Reads the manifest in `bytes` without keeping what its changes say in full: each change
+/// goes to `each`, in order, with its [`Span`] in `bytes` (so it can be read again alone
+/// later), and the manifest comes back with whatever `each` kept as its changes. The
+/// `warnings` are checked as [`Manifest`]'s and dropped (informative; nothing after `plan`
+/// reads them).
+pub fn read_spans(
+    bytes: &[u8],
+    each: &mut dyn FnMut(Change, Span) -> Result<Option<Change>, String>,
+) -> Result<Manifest, serde_json::Error> {
+    use serde::de::DeserializeSeed as _;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let m = stream::ManifestSeed {
+        base: bytes.as_ptr() as usize,
+        each,
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok(m)
+}
+
+/// The visitor behind [`read_spans`].
+mod stream {
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess};
+
+    use super::{Change, Manifest, Span, Warning};
+
+    pub struct ManifestSeed<'a> {
+        /// Where the bytes begin in memory: a change's offset is where its text is, less
+        /// this.
+        pub base: usize,
+        pub each: &'a mut dyn FnMut(Change, Span) -> Result<Option<Change>, String>,
+    }
+
+    const FIELDS: &[&str] = &[
+        "schema",
+        "schema_version",
+        "tool_version",
+        "created_at",
+        "store",
+        "summary",
+        "inventory",
+        "tail",
+        "survivors",
+        "warnings",
+        "changes",
+    ];
+
+    impl<'de> DeserializeSeed<'de> for ManifestSeed<'_> {
+        type Value = Manifest;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Manifest, D::Error> {
+            d.deserialize_struct("Manifest", FIELDS, self)
+        }
+    }
+
+    fn once<T, E: de::Error>(slot: &mut Option<T>, name: &'static str, v: T) -> Result<(), E> {
+        match slot.replace(v) {
+            Some(_) => Err(E::duplicate_field(name)),
+            None => Ok(()),
+        }
+    }
+
+    impl<'de> de::Visitor<'de> for ManifestSeed<'_> {
+        type Value = Manifest;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a js-recover plan")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Manifest, A::Error> {
+            let (mut schema, mut schema_version, mut tool_version, mut created_at) =
+                (None, None, None, None);
+            let (mut store, mut summary, mut inventory, mut tail, mut survivors) =
+                (None, None, None, None, None);
+            let (mut warnings, mut changes) = (None, None);
+            while let Some(key) = map.next_key::<std::borrow::Cow<'_, str>>()? {
+                match &*key {
+                    "schema" => once(&mut schema, "schema", map.next_value()?)?,
+                    "schema_version" => {
+                        once(&mut schema_version, "schema_version", map.next_value()?)?
+                    }
+                    "tool_version" => once(&mut tool_version, "tool_version", map.next_value()?)?,
+                    "created_at" => once(&mut created_at, "created_at", map.next_value()?)?,
+                    "store" => once(&mut store, "store", map.next_value()?)?,
+                    "summary" => once(&mut summary, "summary", map.next_value()?)?,
+                    "inventory" => once(&mut inventory, "inventory", map.next_value()?)?,
+                    "tail" => once(&mut tail, "tail", map.next_value()?)?,
+                    "survivors" => once(&mut survivors, "survivors", map.next_value()?)?,
+                    "warnings" => once(
+                        &mut warnings,
+                        "warnings",
+                        map.next_value_seed(Each::<Warning>(std::marker::PhantomData))?,
+                    )?,
+                    "changes" => {
+                        let seed = Changes {
+                            base: self.base,
+                            each: &mut *self.each,
+                        };
+                        once(&mut changes, "changes", map.next_value_seed(seed)?)?
+                    }
+                    other => return Err(de::Error::unknown_field(other, FIELDS)),
+                }
+            }
+            let missing = de::Error::missing_field;
+            Ok(Manifest {
+                schema: schema.ok_or_else(|| missing("schema"))?,
+                schema_version: schema_version.ok_or_else(|| missing("schema_version"))?,
+                tool_version: tool_version.ok_or_else(|| missing("tool_version"))?,
+                created_at: created_at.ok_or_else(|| missing("created_at"))?,
+                store: store.ok_or_else(|| missing("store"))?,
+                summary: summary.ok_or_else(|| missing("summary"))?,
+                inventory: inventory.flatten(),
+                tail: tail.flatten(),
+                survivors: survivors.flatten(),
+                warnings: warnings
+                    .map(|()| Vec::new())
+                    .ok_or_else(|| missing("warnings"))?,
+                changes: changes.ok_or_else(|| missing("changes"))?,
+            })
+        }
+    }
+
+    /// A sequence whose every element is checked as a `T` and dropped.
+    struct Each<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: de::Deserialize<'de>> DeserializeSeed<'de> for Each<T> {
+        type Value = ();
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de, T: de::Deserialize<'de>> de::Visitor<'de> for Each<T> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element::<T>()?.is_some() {}
+            Ok(())
+        }
+    }
+
+    struct Changes<'a, 'b> {
+        base: usize,
+        each: &'a mut (dyn FnMut(Change, Span) -> Result<Option<Change>, String> + 'b),
+    }
+
+    impl<'de> DeserializeSeed<'de> for Changes<'_, '_> {
+        type Value = Vec<Change>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Change>, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> de::Visitor<'de> for Changes<'_, '_> {
+        type Value = Vec<Change>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of changes")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Change>, A::Error> {
+            let mut kept = Vec::new();
+            while let Some(raw) = seq.next_element::<&'de serde_json::value::RawValue>()? {
+                let text = raw.get();
+                let span = Span {
+                    offset: (text.as_ptr() as usize - self.base) as u64,
+                    len: text.len() as u64,
+                };
+                let change: Change = serde_json::from_str(text).map_err(de::Error::custom)?;
+                if let Some(c) = (self.each)(change, span).map_err(de::Error::custom)? {
+                    kept.push(c);
+                }
+            }
+            Ok(kept)
+        }
+    }
+}
+
 /// Counts a reviewer reads first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -217,6 +217,26 @@ const PIPE_PATIENCE: Duration = Duration::from_secs(60);
 /// a writer). A FIFO nobody writes to reads as empty at once; a writer that stalls for
 /// [`PIPE_PATIENCE`] is an error. Devices, sockets and directories are refused.
 pub fn read_input(path: &Path) -> Result<Vec<u8>, ReadError> {
+    match open_input(path)? {
+        Input::File(mut file) => {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)?;
+            Ok(bytes)
+        }
+        Input::Piped(bytes) => Ok(bytes),
+    }
+}
+
+/// A file the operator named, as [`read_input`] takes it.
+pub enum Input {
+    /// A regular file, open, to be read as needed.
+    File(File),
+    /// Everything a pipe gave.
+    Piped(Vec<u8>),
+}
+
+/// [`read_input`], leaving a regular file open rather than read.
+pub fn open_input(path: &Path) -> Result<Input, ReadError> {
     // Follows links: `/dev/fd/63` from `<(...)` is one.
     let mut file = OpenOptions::new()
         .read(true)
@@ -224,12 +244,8 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, ReadError> {
         .open(path)?;
     let meta = file.metadata()?;
     match FileKind::of(&meta) {
-        FileKind::Regular => {
-            let mut bytes = Vec::with_capacity(meta.len() as usize);
-            file.read_to_end(&mut bytes)?;
-            Ok(bytes)
-        }
-        FileKind::Fifo => read_pipe(&mut file),
+        FileKind::Regular => Ok(Input::File(file)),
+        FileKind::Fifo => read_pipe(&mut file).map(Input::Piped),
         other => Err(ReadError::NotRegular(other)),
     }
 }
