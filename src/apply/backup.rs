@@ -31,6 +31,7 @@
 //! [`crate::store::tree::Entry`]): one `stat` per entry, never file contents, so taking one
 //! costs the same whatever the message data weighs.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,20 @@ pub fn read_file(
         other => ApplyError::io("read", path)(other.into_io()),
     })
 }
+/// [`read_file`], opened rather than read.
+pub fn open_file(path: &Path, name: &'static str) -> Result<std::fs::File, ApplyError> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    crate::store::file::open_regular(path)
+        .map(|(file, _)| file)
+        .map_err(|e| match e {
+            ReadError::NotRegular(kind) => {
+                ApplyError::invalid(dir)(BackupProblem::NotRegular { name, kind })
+            }
+            e if e.is_not_found() => ApplyError::invalid(dir)(BackupProblem::Missing(name)),
+            other => ApplyError::io("read", path)(other.into_io()),
+        })
+}
+
 pub const SNAPSHOT_VERSION: u32 = 1;
 pub const SNAPSHOT_BEFORE: &str = "snapshot-before.json";
 pub const SNAPSHOT_AFTER: &str = "snapshot-after.json";
@@ -242,17 +257,19 @@ impl Snapshot {
         })
     }
 
-    /// The store once `m` is carried out, from this `before` snapshot and a `stat` of each
-    /// entry apply changed (`dirs`: the directories whose entries it renamed; `known`: files
-    /// whose metadata apply has already, by path), rather than a second walk of the whole
-    /// store.
-    pub fn after(
+    /// Writes the `after` snapshot, the store once `m` is carried out, as a new file at
+    /// `path` (not synced) and returns its SHA-256. It is this `before` snapshot merged, as
+    /// it is written, with a `stat` of each entry apply changed (`dirs`: the directories
+    /// whose entries it renamed; `known`: files whose metadata apply has already, by path),
+    /// rather than a second walk of the whole store or a second listing in memory.
+    pub fn write_after(
         &self,
         root: &Path,
         m: &Manifest,
         dirs: &[PathBuf],
         known: &std::collections::HashMap<&str, &std::fs::Metadata>,
-    ) -> Result<Snapshot, ApplyError> {
+        path: &Path,
+    ) -> Result<String, ApplyError> {
         let removed: Vec<String> = m
             .changes
             .iter()
@@ -264,8 +281,7 @@ impl Snapshot {
                 .iter()
                 .any(|r| p == r || (p.starts_with(r.as_str()) && p.as_bytes()[r.len()] == b'/'))
         };
-        // What apply changed, by path; merged into the (sorted) entries of `before` below,
-        // so the whole listing is not copied into a map.
+        // What apply changed, by path.
         let mut entries: std::collections::BTreeMap<String, Entry> = Default::default();
         // A directory copied in: every entry of it.
         for c in &m.changes {
@@ -293,39 +309,31 @@ impl Snapshot {
             };
             entries.insert(rel, entry);
         }
+        // Merged into the (sorted) entries of `before`: a changed entry takes the place of
+        // the one at its path.
         let mut changed = entries.into_values().peekable();
-        let mut merged = Vec::with_capacity(self.entries.len());
-        for e in self.entries.iter().filter(|e| !gone(&e.path)) {
-            while let Some(c) = changed.next_if(|c| c.path < e.path) {
-                merged.push(c);
+        let mut before = self.entries.iter().filter(|e| !gone(&e.path)).peekable();
+        let merged = std::iter::from_fn(|| match (before.peek(), changed.peek()) {
+            (Some(b), Some(c)) if c.path < b.path => changed.next().map(Cow::Owned),
+            (Some(b), Some(c)) if c.path == b.path => {
+                before.next();
+                changed.next().map(Cow::Owned)
             }
-            match changed.next_if(|c| c.path == e.path) {
-                Some(c) => merged.push(c),
-                None => merged.push(e.clone()),
-            }
-        }
-        merged.extend(changed);
-        Ok(Snapshot {
-            schema: self.schema.clone(),
-            schema_version: self.schema_version,
-            taken_at: crate::clock::now(),
-            store: self.store.clone(),
-            entries: merged,
-        })
+            (Some(_), _) => before.next().map(Cow::Borrowed),
+            (None, _) => changed.next().map(Cow::Owned),
+        });
+        write_snapshot(path, &self.store, crate::clock::now(), merged)
     }
 
     /// Writes the snapshot as a new file (not synced), serialized straight into it, and
     /// returns its SHA-256.
     pub fn write(&self, path: &Path) -> Result<String, ApplyError> {
-        let mut sha256 = None;
-        durable::write_new_with(path, own_perms(0o600), |file| {
-            let mut w = super::check::Hashed::new(std::io::BufWriter::with_capacity(1 << 16, file));
-            serde_json::to_writer(&mut w, self)?;
-            std::io::Write::flush(&mut w)?;
-            sha256 = Some(w.finish().1);
-            Ok(())
-        })?;
-        Ok(sha256.expect("written"))
+        write_snapshot(
+            path,
+            &self.store,
+            self.taken_at,
+            self.entries.iter().map(Cow::Borrowed),
+        )
     }
 
     /// Reads snapshot `name` of a backup, verifying it against the SHA-256 the journal
@@ -382,6 +390,49 @@ impl Snapshot {
     }
 }
 
+/// Writes a snapshot of `store` taken at `taken_at` with `entries` (sorted by path) as a
+/// new file at `path` (not synced), serialized as it goes: the one writer of the format.
+/// Returns its SHA-256.
+fn write_snapshot<'e>(
+    path: &Path,
+    store: &str,
+    taken_at: chrono::DateTime<chrono::Utc>,
+    entries: impl Iterator<Item = Cow<'e, Entry>>,
+) -> Result<String, ApplyError> {
+    /// [`Snapshot`]'s fields, in its order, the entries from an iterator.
+    #[derive(Serialize)]
+    #[serde(bound(serialize = "Each<I>: Serialize"))]
+    struct Out<'a, I> {
+        schema: &'a str,
+        schema_version: u32,
+        taken_at: chrono::DateTime<chrono::Utc>,
+        store: &'a str,
+        entries: Each<I>,
+    }
+    struct Each<I>(std::cell::RefCell<Option<I>>);
+    impl<I: Iterator<Item = T>, T: Serialize> Serialize for Each<I> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.borrow_mut().take().expect("serialized once"))
+        }
+    }
+    let out = Out {
+        schema: SNAPSHOT_SCHEMA,
+        schema_version: SNAPSHOT_VERSION,
+        taken_at,
+        store,
+        entries: Each(std::cell::RefCell::new(Some(entries))),
+    };
+    let mut sha256 = None;
+    durable::write_new_with(path, own_perms(0o600), |file| {
+        let mut w = super::check::Hashed::new(std::io::BufWriter::with_capacity(1 << 16, file));
+        serde_json::to_writer(&mut w, &out)?;
+        std::io::Write::flush(&mut w)?;
+        sha256 = Some(w.finish().1);
+        Ok(())
+    })?;
+    Ok(sha256.expect("written"))
+}
+
 /// `a/b/c` -> `a/b`; `a` -> ``.
 pub fn parent_of(rel: &str) -> &str {
     rel.rsplit_once('/').map_or("", |(p, _)| p)
@@ -391,38 +442,195 @@ pub fn parent_of(rel: &str) -> &str {
 /// Files differ by size, time, mode or owner; directories only by existence, mode or owner
 /// (their times move whenever an entry inside them changes).
 pub fn differences(expected: &[Entry], now: &[Entry]) -> Vec<String> {
-    let mut out = Vec::new();
-    let (mut a, mut b) = (expected.iter().peekable(), now.iter().peekable());
-    loop {
-        match (a.peek(), b.peek()) {
-            (None, None) => break,
-            (Some(x), Some(y)) if x.path == y.path => {
+    let mut d = Differences::new(now);
+    for x in expected {
+        d.expected(x);
+    }
+    d.finish()
+}
+
+/// [`differences`] as the expected entries come, in order (from a snapshot being read).
+pub struct Differences<'a> {
+    now: std::iter::Peekable<std::slice::Iter<'a, Entry>>,
+    out: Vec<String>,
+}
+
+impl<'a> Differences<'a> {
+    pub fn new(now: &'a [Entry]) -> Self {
+        Differences {
+            now: now.iter().peekable(),
+            out: Vec::new(),
+        }
+    }
+
+    /// The next expected entry (by path, after the one before).
+    pub fn expected(&mut self, x: &Entry) {
+        while let Some(y) = self.now.next_if(|y| y.path < x.path) {
+            self.out.push(format!("created   {}", y.path));
+        }
+        match self.now.next_if(|y| y.path == x.path) {
+            Some(y) => {
                 let same = x.kind == y.kind
                     && x.mode == y.mode
                     && x.uid == y.uid
                     && x.gid == y.gid
                     && (x.kind == 'd' || (x.size == y.size && x.mtime_ns == y.mtime_ns));
                 if !same {
-                    out.push(format!("modified  {}", y.path));
+                    self.out.push(format!("modified  {}", y.path));
                 }
-                a.next();
-                b.next();
             }
-            (Some(x), Some(y)) if x.path < y.path => {
-                out.push(format!("missing   {}", x.path));
-                a.next();
-            }
-            (Some(x), None) => {
-                out.push(format!("missing   {}", x.path));
-                a.next();
-            }
-            (_, Some(y)) => {
-                out.push(format!("created   {}", y.path));
-                b.next();
-            }
+            None => self.out.push(format!("missing   {}", x.path)),
         }
     }
-    out
+
+    pub fn finish(mut self) -> Vec<String> {
+        for y in self.now {
+            self.out.push(format!("created   {}", y.path));
+        }
+        self.out
+    }
+}
+
+/// How snapshot `name` at `path` (its SHA-256 verified as [`Snapshot::read`] verifies it)
+/// differs from `now` (see [`differences`]): read entry by entry, never held whole.
+pub fn differences_from(
+    path: &Path,
+    name: &'static str,
+    sha256: &str,
+    now: &[Entry],
+) -> Result<Vec<String>, ApplyError> {
+    let mut d = Differences::new(now);
+    read_each(path, name, Some(sha256), &mut |e| d.expected(&e))?;
+    Ok(d.finish())
+}
+
+/// Reads snapshot `name` at `path` entry by entry into `each`, checked as
+/// [`Snapshot::read`] checks it (its SHA-256 once all is read: use what `each` made only
+/// when this succeeds).
+pub fn read_each(
+    path: &Path,
+    name: &'static str,
+    sha256: Option<&str>,
+    each: &mut dyn FnMut(Entry),
+) -> Result<(), ApplyError> {
+    use serde::de::DeserializeSeed as _;
+    let invalid = ApplyError::invalid(path.parent().unwrap_or(Path::new("/")));
+    let file = open_file(path, name)?;
+    let mut hashed = super::check::HashedRead::new(file);
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
+        1 << 16,
+        &mut hashed,
+    ));
+    let read = each_entry::Seed(each)
+        .deserialize(&mut de)
+        .and_then(|header| de.end().map(|()| header));
+    // Whatever is left, so that the hash covers the file.
+    let rest = std::io::copy(&mut hashed, &mut std::io::sink());
+    let (_, sha) = hashed.finish();
+    if sha256.is_some_and(|want| sha != want) {
+        return Err(invalid(BackupProblem::SnapshotChanged(name)));
+    }
+    rest.map_err(ApplyError::io("read", path))?;
+    let (schema, version) =
+        read.map_err(|source| invalid(BackupProblem::SnapshotUnreadable { name, source }))?;
+    if schema != SNAPSHOT_SCHEMA || version != SNAPSHOT_VERSION {
+        return Err(invalid(BackupProblem::SnapshotSchema { schema, version }));
+    }
+    Ok(())
+}
+
+/// The visitor behind [`read_each`]: a [`Snapshot`]'s fields, checked as its derived
+/// `Deserialize` checks them, the entries handed on one by one.
+mod each_entry {
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess};
+
+    use super::Entry;
+
+    pub struct Seed<'a>(pub &'a mut dyn FnMut(Entry));
+
+    const FIELDS: &[&str] = &["schema", "schema_version", "taken_at", "store", "entries"];
+
+    impl<'de> DeserializeSeed<'de> for Seed<'_> {
+        /// The schema and its version.
+        type Value = (String, u32);
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(String, u32), D::Error> {
+            d.deserialize_struct("Snapshot", FIELDS, self)
+        }
+    }
+
+    fn once<T, E: de::Error>(slot: &mut Option<T>, name: &'static str, v: T) -> Result<(), E> {
+        match slot.replace(v) {
+            Some(_) => Err(E::duplicate_field(name)),
+            None => Ok(()),
+        }
+    }
+
+    impl<'de> de::Visitor<'de> for Seed<'_> {
+        type Value = (String, u32);
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a js-recover snapshot")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(String, u32), A::Error> {
+            let (mut schema, mut version) = (None, None);
+            let (mut taken_at, mut store, mut entries) = (None, None, None);
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "schema" => once(&mut schema, "schema", map.next_value::<String>()?)?,
+                    "schema_version" => {
+                        once(&mut version, "schema_version", map.next_value::<u32>()?)?
+                    }
+                    "taken_at" => once(
+                        &mut taken_at,
+                        "taken_at",
+                        map.next_value::<chrono::DateTime<chrono::Utc>>()?,
+                    )?,
+                    "store" => once(&mut store, "store", map.next_value::<String>()?)?,
+                    "entries" => once(
+                        &mut entries,
+                        "entries",
+                        map.next_value_seed(Entries(&mut *self.0))?,
+                    )?,
+                    other => return Err(de::Error::unknown_field(other, FIELDS)),
+                }
+            }
+            let missing = de::Error::missing_field;
+            taken_at.ok_or_else(|| missing("taken_at"))?;
+            store.ok_or_else(|| missing("store"))?;
+            entries.ok_or_else(|| missing("entries"))?;
+            Ok((
+                schema.ok_or_else(|| missing("schema"))?,
+                version.ok_or_else(|| missing("schema_version"))?,
+            ))
+        }
+    }
+
+    struct Entries<'a, 'b>(&'a mut (dyn FnMut(Entry) + 'b));
+
+    impl<'de> DeserializeSeed<'de> for Entries<'_, '_> {
+        type Value = ();
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> de::Visitor<'de> for Entries<'_, '_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of entries")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(e) = seq.next_element::<Entry>()? {
+                (self.0)(e);
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Entries of `expected` that `now` lacks or holds as another kind, for a person.

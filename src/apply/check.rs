@@ -68,16 +68,19 @@ pub enum Source {
 /// How a manifest `prepare` made is named in errors.
 const MADE: &str = "(prepared plan)";
 
-/// Parses and validates manifest `bytes` (read from `path`, named in errors); `source` says
-/// where they are found again (see [`Loaded`]).
-fn load(path: &Path, bytes: &[u8], source: Source) -> Result<Loaded, ApplyError> {
+/// Parses and validates the manifest `r` gives (read from `path`, named in errors), in
+/// about the memory of what [`Loaded`] keeps (see [`crate::plan::manifest::read_split`]);
+/// `source` says where its bytes are found again.
+fn load(path: &Path, r: impl std::io::Read, source: Source) -> Result<Loaded, ApplyError> {
+    use crate::plan::manifest::ReadSplitError;
     let bad = |problem: ManifestProblem| ApplyError::Manifest {
         path: path.to_path_buf(),
         problem,
     };
+    let mut hashed = HashedRead::new(r);
     let mut texts = Vec::new();
     let mut problem = None;
-    let read = crate::plan::manifest::read_spans(bytes, &mut |change, span| {
+    let read = crate::plan::manifest::read_split(&mut hashed, &mut |change, span| {
         let lengths = match &change {
             Change::Edit(e) => match check_text(e) {
                 Ok(lengths) => lengths,
@@ -105,16 +108,48 @@ fn load(path: &Path, bytes: &[u8], source: Source) -> Result<Loaded, ApplyError>
     });
     let manifest = match (read, problem) {
         (_, Some(problem)) => return Err(bad(problem)),
+        (Err(ReadSplitError::Io(e)), None) => return Err(ApplyError::io("read", path)(e)),
         (Err(e), None) => return Err(bad(ManifestProblem::NotJson(e))),
         (Ok(m), None) => m,
     };
-    let (len, sha256) = (bytes.len() as u64, sha256_hex(bytes));
+    let (len, sha256) = hashed.finish();
     checked(path, manifest, texts, source, len, sha256)
 }
 
-/// Loads the regular file `path` (a backup's manifest) from its `bytes`.
-pub fn load_file(path: &Path, bytes: &[u8]) -> Result<Loaded, ApplyError> {
-    load(path, bytes, Source::File(path.to_path_buf()))
+/// A reader that hashes and counts what goes through it.
+pub struct HashedRead<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+    len: u64,
+}
+
+impl<R> HashedRead<R> {
+    pub fn new(inner: R) -> Self {
+        HashedRead {
+            inner,
+            hasher: sha2::Digest::new(),
+            len: 0,
+        }
+    }
+
+    /// The length and SHA-256 (hex) of everything read.
+    pub fn finish(self) -> (u64, String) {
+        (self.len, hex::encode(sha2::Digest::finalize(self.hasher)))
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for HashedRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
+/// Loads the regular file `path` (a backup's manifest).
+pub fn load_file(path: &Path, file: std::fs::File) -> Result<Loaded, ApplyError> {
+    load(path, file, Source::File(path.to_path_buf()))
 }
 
 /// A manifest made in this process (`prepare`): checked as [`load`] checks one read from
@@ -428,14 +463,9 @@ pub fn read_plan(path: &Path) -> Result<Loaded, ApplyError> {
         },
     })?;
     match input {
-        Input::File(mut file) => {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut file, &mut bytes)
-                .map_err(ApplyError::io("read", path))?;
-            load(path, &bytes, Source::File(path.to_path_buf()))
-        }
+        Input::File(file) => load(path, file, Source::File(path.to_path_buf())),
         Input::Piped(bytes) => {
-            let mut loaded = load(path, &bytes, Source::Made)?;
+            let mut loaded = load(path, &bytes[..], Source::Made)?;
             loaded.source = Source::Held(bytes);
             Ok(loaded)
         }
@@ -679,7 +709,8 @@ impl Ancestors {
 pub struct Original {
     /// Position in the manifest's changes.
     pub index: usize,
-    /// `None`: the file does not exist yet.
+    /// `None`: the file does not exist yet (or, once apply saved it into the backup, it is
+    /// no longer held here).
     pub bytes: Option<Vec<u8>>,
     /// Its metadata, or for a new file, its parent directory's (for the owner).
     pub entry: Entry,

@@ -177,7 +177,7 @@ pub enum ManifestProblem {
     #[error("it changed while apply ran (its bytes no longer hash as when it was read)")]
     ChangedWhileApplying,
     #[error("it is not a plan")]
-    NotJson(#[source] serde_json::Error),
+    NotJson(#[source] crate::plan::manifest::ReadSplitError),
     #[error(
         "schema `{schema}` version {version} is not `{}` version {}",
         crate::plan::manifest::SCHEMA,

@@ -107,17 +107,24 @@ impl Record {
         else {
             return Err(invalid(BackupProblem::NoBegin));
         };
-        let (_, bytes) = super::backup::read_file(&backup.manifest(), "manifest.json")?;
-        if sha256_hex(&bytes) != *manifest_sha256 {
-            return Err(invalid(BackupProblem::ManifestChanged));
-        }
-        let loaded = check::load_file(&backup.manifest(), &bytes).map_err(|e| match e {
-            ApplyError::Manifest { problem, .. } => {
-                ApplyError::invalid(dir)(BackupProblem::Manifest(problem))
+        let file = super::backup::open_file(&backup.manifest(), "manifest.json")?;
+        let loaded = match check::load_file(&backup.manifest(), file) {
+            Ok(loaded) if loaded.sha256 == *manifest_sha256 => loaded,
+            Ok(_) => return Err(invalid(BackupProblem::ManifestChanged)),
+            Err(e) => {
+                // Not the manifest apply kept, or damaged: say which.
+                let (_, bytes) = super::backup::read_file(&backup.manifest(), "manifest.json")?;
+                if sha256_hex(&bytes) != *manifest_sha256 {
+                    return Err(invalid(BackupProblem::ManifestChanged));
+                }
+                return Err(match e {
+                    ApplyError::Manifest { problem, .. } => {
+                        ApplyError::invalid(dir)(BackupProblem::Manifest(problem))
+                    }
+                    other => other,
+                });
             }
-            other => other,
-        })?;
-        drop(bytes);
+        };
         if loaded.manifest.store != *store {
             return Err(invalid(BackupProblem::StoresDiffer));
         }

@@ -218,25 +218,17 @@ fn prepare(
     fn joined<T>(r: std::thread::Result<T>) -> T {
         r.expect("a reading thread panicked")
     }
-    let (before, after, mut saved, listing) = std::thread::scope(|s| {
+    let (before, mut saved, listing) = std::thread::scope(|s| {
         let before = s.spawn(|| Snapshot::read(&before_path, SNAPSHOT_BEFORE, before_sha));
-        let after = s.spawn(|| {
-            after_sha
-                .map(|sha| Snapshot::read(&backup.snapshot_after(), SNAPSHOT_AFTER, Some(sha)))
-                .transpose()
-        });
         let saved = s.spawn(|| saved_listings(&backup, changes));
         let listing = tree::list(&root);
-        (
-            joined(before.join()),
-            joined(after.join()),
-            joined(saved.join()),
-            listing,
-        )
+        (joined(before.join()), joined(saved.join()), listing)
     });
-    let (before, after, listing) = (before?, after?, listing?);
-    if let Some(after) = after {
-        done.changed_since_apply = backup::differences(&after.entries, &listing);
+    let (before, listing) = (before?, listing?);
+    // The `after` snapshot is compared as it is read, never held.
+    if let Some(sha) = after_sha {
+        done.changed_since_apply =
+            backup::differences_from(&backup.snapshot_after(), SNAPSHOT_AFTER, sha, &listing)?;
     }
     tracing::info!("snapshots read, store listed");
     let assessment = record::assess(&record, &listing)?;
@@ -405,6 +397,9 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
         .collect();
 
     tracing::info!(files = staged.len(), "originals written back and durable");
+    // Written and durable: the bytes are not needed any more.
+    drop(staged);
+    drop(metas);
     // Copies from other survivors out, the innermost first, before what they replaced
     // comes back: each is renamed to its staging name (one atomic step out of the store),
     // then deleted; one changed since apply (refused above without --force) is displaced.

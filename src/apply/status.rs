@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::backup::{self, Snapshot};
+use super::backup;
 use super::journal::Event;
 use super::record::{self, DirState, FileState, Record, State};
 use super::ApplyError;
@@ -148,14 +148,12 @@ fn check_store(record: &Record) -> Result<StoreCheck, ApplyError> {
         .map(|(i, s)| format!("`{}`: {s:?}", changes[*i].path()))
         .collect();
     let changed_since_apply = match (&record.after_sha256, record.state) {
-        (Some(sha), State::Applied) => {
-            let after = Snapshot::read(
-                &record.backup.snapshot_after(),
-                super::backup::SNAPSHOT_AFTER,
-                Some(sha),
-            )?;
-            backup::differences(&after.entries, &listing)
-        }
+        (Some(sha), State::Applied) => backup::differences_from(
+            &record.backup.snapshot_after(),
+            super::backup::SNAPSHOT_AFTER,
+            sha,
+            &listing,
+        )?,
         _ => Vec::new(),
     };
     let original = count(FileState::Original);

@@ -94,7 +94,7 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         )
     });
     let snapshot = snapshot?;
-    let originals = match checked.and_then(|c| c.finish(m, &snapshot.entries)) {
+    let mut originals = match checked.and_then(|c| c.finish(m, &snapshot.entries)) {
         Err(ApplyError::Drift(drift)) => {
             // Applied already, with the default backup directory: say so, and where.
             if opts.backup_dir.is_none() {
@@ -137,7 +137,7 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         },
     )?;
     failpoint::hit("begin", 0)?;
-    let (saved, before) = match save_originals(&backup, snapshot, &originals) {
+    let (saved, before) = match save_originals(&backup, snapshot, &mut originals) {
         Ok(saved) => saved,
         Err(e) => {
             // The store is untouched; recording that is a courtesy that may fail too.
@@ -342,7 +342,10 @@ fn carry_out(
             synced: "written-synced",
         },
     )?;
-    tracing::info!(files = written.len(), "files written and durable");
+    let files_edited = written.len();
+    // What was written is on disk now; the `after` snapshot needs only the metadata.
+    drop(written);
+    tracing::info!(files = files_edited, "files written and durable");
     let dirs: Vec<PathBuf> = touched_dirs.into_iter().collect();
     let known: std::collections::HashMap<&str, &std::fs::Metadata> = originals
         .iter()
@@ -350,13 +353,12 @@ fn carry_out(
         .map(|(o, meta)| (m.changes[o.index].path(), meta))
         .collect();
 
-    let after = before.after(root, m, &dirs, &known)?;
     let path = backup.snapshot_after();
-    let sha = after.write(&path)?;
+    let sha = before.write_after(root, m, &dirs, &known, &path)?;
     durable::sync_each(&[path, backup.root.clone()])?;
     journal.append(
         Event::Applied {
-            files_edited: written.len(),
+            files_edited,
             dirs_removed,
             snapshot_sha256: sha,
         },
@@ -366,7 +368,7 @@ fn carry_out(
     Ok(Outcome {
         store: root.to_path_buf(),
         backup_dir: backup.root.clone(),
-        files_edited: written.len(),
+        files_edited,
         dirs_removed,
         bytes_moved,
         removal: how,
@@ -424,15 +426,18 @@ fn remove_one(
 
 /// Saves every original once, content-addressed in one pack, and the `before` snapshot;
 /// makes them durable together.
+///
+/// Each original's bytes move into the pack: from here on no [`Original`] holds its
+/// bytes (`bytes` is `None`), the backup does.
 fn save_originals(
     backup: &Backup,
     snapshot: Snapshot,
-    originals: &[Original],
+    originals: &mut [Original],
 ) -> Result<(Event, Snapshot), ApplyError> {
     let mut pack = Originals::default();
     for o in originals {
-        if let Some(bytes) = &o.bytes {
-            pack.add(bytes);
+        if let Some(bytes) = o.bytes.take() {
+            pack.add(&bytes);
         }
     }
     let mut written = pack.write(backup)?;

@@ -117,187 +117,215 @@ pub struct Span {
     pub len: u64,
 }
 
-/// Reads the manifest in `bytes` without keeping what its changes say in full: each change
-/// goes to `each`, in order, with its [`Span`] in `bytes` (so it can be read again alone
-/// later), and the manifest comes back with whatever `each` kept as its changes. The
-/// `warnings` are checked as [`Manifest`]'s and dropped (informative; nothing after `plan`
-/// reads them).
-pub fn read_spans(
-    bytes: &[u8],
+/// Reads a manifest from `r` without holding its bytes or its changes: each change goes to
+/// `each`, in order, with its [`Span`] in the bytes (so it can be read again alone later),
+/// and the manifest comes back with whatever `each` kept as its changes. The `warnings` are
+/// checked as [`Manifest`]'s and dropped (informative; nothing after `plan` reads them).
+///
+/// The bytes are read in blocks and split as they come (see [`Splitter`]): the changes, one
+/// at a time, and the rest (the header, with `"changes": []`), each parsed as JSON as strictly
+/// as the whole would be. Tens of megabytes at thousands of streams are read in about the
+/// memory of their largest change and the header.
+pub fn read_split(
+    mut r: impl std::io::Read,
     each: &mut dyn FnMut(Change, Span) -> Result<Option<Change>, String>,
-) -> Result<Manifest, serde_json::Error> {
-    use serde::de::DeserializeSeed as _;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let m = stream::ManifestSeed {
-        base: bytes.as_ptr() as usize,
-        each,
+) -> Result<Manifest, ReadSplitError> {
+    let mut splitter = Splitter::default();
+    let mut kept = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadSplitError::Io(e)),
+        };
+        splitter.feed(&buf[..n], &mut |text, span| {
+            let change: Change =
+                serde_json::from_slice(text).map_err(|e| ReadSplitError::Change(span, e))?;
+            if let Some(c) = each(change, span).map_err(ReadSplitError::Refused)? {
+                kept.push(c);
+            }
+            Ok(())
+        })?;
     }
-    .deserialize(&mut de)?;
-    de.end()?;
+    if splitter.mode != Mode::Header {
+        return Err(ReadSplitError::Syntax(splitter.pos));
+    }
+    let mut m: Manifest =
+        serde_json::from_slice(&splitter.header).map_err(ReadSplitError::Header)?;
+    if !m.changes.is_empty() {
+        // `changes` was not found where the splitter looks: these were parsed with the
+        // header, and have no span.
+        return Err(ReadSplitError::ChangesKey);
+    }
+    m.warnings = Vec::new();
+    m.changes = kept;
     Ok(m)
 }
 
-/// The visitor behind [`read_spans`].
-mod stream {
-    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess};
+/// Why [`read_split`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadSplitError {
+    #[error("{0}")]
+    Io(#[source] std::io::Error),
+    #[error("the change at byte {offset} is not one: {source}", offset = .0.offset, source = .1)]
+    Change(Span, #[source] serde_json::Error),
+    #[error("{0}")]
+    Header(#[source] serde_json::Error),
+    #[error("malformed JSON in or around `changes` at byte {0}")]
+    Syntax(u64),
+    #[error("its `changes` key is written with escapes, which apply does not read")]
+    ChangesKey,
+    /// `each` said no.
+    #[error("{0}")]
+    Refused(String),
+}
 
-    use super::{Change, Manifest, Span, Warning};
+/// Where [`Splitter`] is in the manifest's JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Mode {
+    /// Outside `changes`: bytes go to the header.
+    #[default]
+    Header,
+    /// Inside the `changes` array, between elements.
+    Array(Between),
+    /// Inside a change.
+    Change,
+}
 
-    pub struct ManifestSeed<'a> {
-        /// Where the bytes begin in memory: a change's offset is where its text is, less
-        /// this.
-        pub base: usize,
-        pub each: &'a mut dyn FnMut(Change, Span) -> Result<Option<Change>, String>,
-    }
+/// What may come next between the elements of `changes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Between {
+    /// `{` or `]`.
+    First,
+    /// `,` or `]`.
+    AfterChange,
+    /// `{`.
+    AfterComma,
+}
 
-    const FIELDS: &[&str] = &[
-        "schema",
-        "schema_version",
-        "tool_version",
-        "created_at",
-        "store",
-        "summary",
-        "inventory",
-        "tail",
-        "survivors",
-        "warnings",
-        "changes",
-    ];
+/// Splits a manifest's JSON text, fed in blocks, into its changes and the rest. It follows
+/// only what decides where values begin and end (strings and their escapes, nesting) and,
+/// between changes, allows exactly what JSON allows; everything else is left to the strict
+/// parse of each part. The value of the top-level key `changes` (written plainly, as `plan`
+/// writes it) is the array split.
+#[derive(Debug, Default)]
+struct Splitter {
+    header: Vec<u8>,
+    change: Vec<u8>,
+    change_start: u64,
+    pos: u64,
+    mode: Mode,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// In the top-level object: the next string is a key.
+    expect_key: bool,
+    /// The key being read, at the top level.
+    key: Option<Vec<u8>>,
+    /// The last top-level key was `changes` and its value has not begun.
+    changes_next: bool,
+}
 
-    impl<'de> DeserializeSeed<'de> for ManifestSeed<'_> {
-        type Value = Manifest;
-
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Manifest, D::Error> {
-            d.deserialize_struct("Manifest", FIELDS, self)
-        }
-    }
-
-    fn once<T, E: de::Error>(slot: &mut Option<T>, name: &'static str, v: T) -> Result<(), E> {
-        match slot.replace(v) {
-            Some(_) => Err(E::duplicate_field(name)),
-            None => Ok(()),
-        }
-    }
-
-    impl<'de> de::Visitor<'de> for ManifestSeed<'_> {
-        type Value = Manifest;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a js-recover plan")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Manifest, A::Error> {
-            let (mut schema, mut schema_version, mut tool_version, mut created_at) =
-                (None, None, None, None);
-            let (mut store, mut summary, mut inventory, mut tail, mut survivors) =
-                (None, None, None, None, None);
-            let (mut warnings, mut changes) = (None, None);
-            while let Some(key) = map.next_key::<std::borrow::Cow<'_, str>>()? {
-                match &*key {
-                    "schema" => once(&mut schema, "schema", map.next_value()?)?,
-                    "schema_version" => {
-                        once(&mut schema_version, "schema_version", map.next_value()?)?
+impl Splitter {
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        each: &mut dyn FnMut(&[u8], Span) -> Result<(), ReadSplitError>,
+    ) -> Result<(), ReadSplitError> {
+        for &b in bytes {
+            let pos = self.pos;
+            self.pos += 1;
+            if self.in_string {
+                match self.mode {
+                    Mode::Change => self.change.push(b),
+                    _ => self.header.push(b),
+                }
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                    if let Some(key) = self.key.take() {
+                        self.changes_next = key == b"changes";
                     }
-                    "tool_version" => once(&mut tool_version, "tool_version", map.next_value()?)?,
-                    "created_at" => once(&mut created_at, "created_at", map.next_value()?)?,
-                    "store" => once(&mut store, "store", map.next_value()?)?,
-                    "summary" => once(&mut summary, "summary", map.next_value()?)?,
-                    "inventory" => once(&mut inventory, "inventory", map.next_value()?)?,
-                    "tail" => once(&mut tail, "tail", map.next_value()?)?,
-                    "survivors" => once(&mut survivors, "survivors", map.next_value()?)?,
-                    "warnings" => once(
-                        &mut warnings,
-                        "warnings",
-                        map.next_value_seed(Each::<Warning>(std::marker::PhantomData))?,
-                    )?,
-                    "changes" => {
-                        let seed = Changes {
-                            base: self.base,
-                            each: &mut *self.each,
-                        };
-                        once(&mut changes, "changes", map.next_value_seed(seed)?)?
+                } else if let Some(key) = &mut self.key {
+                    key.push(b);
+                }
+                continue;
+            }
+            match self.mode {
+                Mode::Header => {
+                    self.header.push(b);
+                    let top = self.depth == 1;
+                    match b {
+                        b'"' => {
+                            self.in_string = true;
+                            if top && self.expect_key {
+                                self.key = Some(Vec::new());
+                                self.expect_key = false;
+                            } else if top {
+                                self.changes_next = false;
+                            }
+                        }
+                        b'[' if top && self.changes_next => {
+                            self.changes_next = false;
+                            self.depth += 1;
+                            self.mode = Mode::Array(Between::First);
+                        }
+                        b'{' | b'[' => {
+                            self.changes_next = false;
+                            self.depth += 1;
+                            self.expect_key = self.depth == 1;
+                        }
+                        b'}' | b']' => self.depth = self.depth.saturating_sub(1),
+                        b',' if top => self.expect_key = true,
+                        b' ' | b'\t' | b'\r' | b'\n' | b':' => {}
+                        _ if top => self.changes_next = false,
+                        _ => {}
                     }
-                    other => return Err(de::Error::unknown_field(other, FIELDS)),
+                }
+                Mode::Array(between) => match (between, b) {
+                    (_, b' ' | b'\t' | b'\r' | b'\n') => {}
+                    (Between::First | Between::AfterComma, b'{') => {
+                        self.change.clear();
+                        self.change.push(b);
+                        self.change_start = pos;
+                        self.depth += 1;
+                        self.mode = Mode::Change;
+                    }
+                    (Between::First | Between::AfterChange, b']') => {
+                        self.header.push(b);
+                        self.depth -= 1;
+                        self.mode = Mode::Header;
+                    }
+                    (Between::AfterChange, b',') => self.mode = Mode::Array(Between::AfterComma),
+                    _ => return Err(ReadSplitError::Syntax(pos)),
+                },
+                Mode::Change => {
+                    self.change.push(b);
+                    match b {
+                        b'"' => self.in_string = true,
+                        b'{' | b'[' => self.depth += 1,
+                        b'}' | b']' => {
+                            self.depth -= 1;
+                            if self.depth == 2 {
+                                let span = Span {
+                                    offset: self.change_start,
+                                    len: self.change.len() as u64,
+                                };
+                                each(&self.change, span)?;
+                                self.mode = Mode::Array(Between::AfterChange);
+                            }
+                        }
+                        _ => {}
+                    }
                 }
             }
-            let missing = de::Error::missing_field;
-            Ok(Manifest {
-                schema: schema.ok_or_else(|| missing("schema"))?,
-                schema_version: schema_version.ok_or_else(|| missing("schema_version"))?,
-                tool_version: tool_version.ok_or_else(|| missing("tool_version"))?,
-                created_at: created_at.ok_or_else(|| missing("created_at"))?,
-                store: store.ok_or_else(|| missing("store"))?,
-                summary: summary.ok_or_else(|| missing("summary"))?,
-                inventory: inventory.flatten(),
-                tail: tail.flatten(),
-                survivors: survivors.flatten(),
-                warnings: warnings
-                    .map(|()| Vec::new())
-                    .ok_or_else(|| missing("warnings"))?,
-                changes: changes.ok_or_else(|| missing("changes"))?,
-            })
         }
-    }
-
-    /// A sequence whose every element is checked as a `T` and dropped.
-    struct Each<T>(std::marker::PhantomData<T>);
-
-    impl<'de, T: de::Deserialize<'de>> DeserializeSeed<'de> for Each<T> {
-        type Value = ();
-
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_seq(self)
-        }
-    }
-
-    impl<'de, T: de::Deserialize<'de>> de::Visitor<'de> for Each<T> {
-        type Value = ();
-
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a list")
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while seq.next_element::<T>()?.is_some() {}
-            Ok(())
-        }
-    }
-
-    struct Changes<'a, 'b> {
-        base: usize,
-        each: &'a mut (dyn FnMut(Change, Span) -> Result<Option<Change>, String> + 'b),
-    }
-
-    impl<'de> DeserializeSeed<'de> for Changes<'_, '_> {
-        type Value = Vec<Change>;
-
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Change>, D::Error> {
-            d.deserialize_seq(self)
-        }
-    }
-
-    impl<'de> de::Visitor<'de> for Changes<'_, '_> {
-        type Value = Vec<Change>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a list of changes")
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Change>, A::Error> {
-            let mut kept = Vec::new();
-            while let Some(raw) = seq.next_element::<&'de serde_json::value::RawValue>()? {
-                let text = raw.get();
-                let span = Span {
-                    offset: (text.as_ptr() as usize - self.base) as u64,
-                    len: text.len() as u64,
-                };
-                let change: Change = serde_json::from_str(text).map_err(de::Error::custom)?;
-                if let Some(c) = (self.each)(change, span).map_err(de::Error::custom)? {
-                    kept.push(c);
-                }
-            }
-            Ok(kept)
-        }
+        Ok(())
     }
 }
 
@@ -574,5 +602,126 @@ mod tests {
     fn unknown_fields_are_rejected() {
         let json = r#"{"op":"remove","path":"x","reason":"r","files":1,"dirs":0,"bytes":2,"fingerprint":"f","extra":1}"#;
         assert!(serde_json::from_str::<Change>(json).is_err());
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    /// A reader giving `n` bytes at a time, to split across every boundary.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn manifest() -> Manifest {
+        let edit = |path: &str, before: Option<&[u8]>, after: &[u8]| {
+            Change::Edit(Edit::new(
+                path.into(),
+                "a \"reason\" with ] and } and {\\".into(),
+                0o600,
+                before,
+                after,
+                "--- a\n+++ b\n-\"changes\": [\n".into(),
+            ))
+        };
+        Manifest {
+            schema: SCHEMA.into(),
+            schema_version: SCHEMA_VERSION,
+            tool_version: "0".into(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            store: "/s".into(),
+            summary: Summary::default(),
+            inventory: None,
+            tail: None,
+            survivors: None,
+            warnings: vec![Warning {
+                code: crate::store::report::WarningCode::RaftStateUnreadable,
+                path: Some("x".into()),
+                message: "\"changes\": [{}]".into(),
+            }],
+            changes: vec![
+                edit(
+                    "jetstream/A/streams/S/meta.inf",
+                    Some(b"{\"a\":[1]}"),
+                    b"{}",
+                ),
+                edit("jetstream/A/streams/S/meta.sum", None, &[0xff, b'"', b'\\']),
+                Change::Mkdir(Mkdir {
+                    path: "jetstream/A/streams/S/obs".into(),
+                    reason: "[{".into(),
+                    mode: 0o750,
+                }),
+            ],
+        }
+    }
+
+    fn split(bytes: &[u8], step: usize) -> Result<(Manifest, Vec<Span>), ReadSplitError> {
+        let mut spans = Vec::new();
+        let m = read_split(Trickle(bytes, step), &mut |c, span| {
+            spans.push(span);
+            Ok(Some(c))
+        })?;
+        Ok((m, spans))
+    }
+
+    #[test]
+    fn changes_come_one_by_one_with_where_they_are() {
+        let m = manifest();
+        let mut pretty = Vec::new();
+        m.write_to(&mut pretty).unwrap();
+        let compact = serde_json::to_vec(&m).unwrap();
+        for bytes in [pretty, compact] {
+            for step in [1, 7, 1 << 16] {
+                let (read, spans) = split(&bytes, step).unwrap();
+                assert_eq!(read.changes, m.changes);
+                assert!(read.warnings.is_empty(), "warnings are checked and dropped");
+                assert_eq!(read.store, m.store);
+                for (span, change) in spans.iter().zip(&m.changes) {
+                    let text = &bytes[span.offset as usize..(span.offset + span.len) as usize];
+                    assert_eq!(&serde_json::from_slice::<Change>(text).unwrap(), change);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn what_is_not_json_or_not_a_plan_is_refused() {
+        let m = manifest();
+        let good = String::from_utf8(serde_json::to_vec(&m).unwrap()).unwrap();
+        let (first, rest) = good.split_once("},{").unwrap();
+        let bad = [
+            format!("{first}}} x {{{rest}"),
+            format!("{first}}},,{{{rest}"),
+            good.replace("}],\"changes\"", "}],\"changes\"")
+                .replace("}]}", "},]}"),
+            good.replace("\"changes\":[", "\"changes\":[1,"),
+            good.replace("\"changes\":[", "\"chang\\u0065s\":["),
+            good.replace("\"changes\":[", "\"changes\":[],\"changes\":["),
+            good.replace("\"store\":\"/s\"", "\"store\":\"/s\",\"extra\":1"),
+            good[..good.len() - 2].to_string(),
+            good[..good.len() / 2].to_string(),
+            String::new(),
+            "[]".into(),
+            "{\"changes\":[{}]}".into(),
+        ];
+        for text in bad {
+            assert!(split(text.as_bytes(), 3).is_err(), "accepted: {text}");
+        }
+        assert!(matches!(
+            split(
+                good.replace("\"changes\":[", "\"chang\\u0065s\":[")
+                    .as_bytes(),
+                5
+            ),
+            Err(ReadSplitError::ChangesKey)
+        ));
     }
 }
