@@ -7,6 +7,7 @@ pub mod apply;
 pub mod clock;
 pub mod cmd;
 pub mod error;
+pub mod memory;
 pub mod par;
 pub mod plan;
 pub mod store;

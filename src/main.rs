@@ -6,7 +6,7 @@ use clap::Parser;
 use js_recover::cmd::{self, Cli};
 
 fn main() -> ExitCode {
-    return_big_buffers();
+    js_recover::memory::return_big_buffers();
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "warn",
@@ -39,19 +39,5 @@ fn main() -> ExitCode {
             js_recover::term::eprint(&text);
             ExitCode::from(e.exit_code())
         }
-    }
-}
-
-/// glibc raises its mmap threshold each time a large mmapped block is freed, so that the
-/// next large buffers (a manifest read whole, a listing of 100,000 entries) come from the
-/// heap and stay in the process after they are freed: rollback at 5,000 streams peaked at
-/// 130 MiB for 90 MiB of live data. A fixed threshold (glibc's default, 128 KiB) keeps every
-/// large buffer mmapped and gives it back when freed (measured: rollback 97 MiB, apply 70,
-/// same times).
-fn return_big_buffers() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called before any other thread.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }

@@ -61,6 +61,8 @@ pub fn run(args: PrepareArgs) -> Result<(), Error> {
     }
     let derived = super::apply::derive(args.node_config.as_deref(), &manifest)?;
     let loaded = check::made(manifest)?;
+    // Planning's store model is gone: give its memory back before apply takes its own.
+    crate::memory::release_free_memory();
     let outcome = apply::apply(
         &loaded,
         &ApplyOptions {
