@@ -387,7 +387,7 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
         },
     )?;
     // What the final listing needs of each restored file, without looking it up again.
-    let known: std::collections::HashMap<String, tree::Entry> = staged
+    let mut known: std::collections::HashMap<String, tree::Entry> = staged
         .iter()
         .zip(&metas)
         .filter_map(|(w, meta)| {
@@ -534,7 +534,7 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
     durable::sync_filesystem(&backup.root, std::slice::from_ref(&backup.root))?;
     tracing::info!("directories back, times restored, durable");
 
-    let now = relisted(&root, listing, touched, &dirs, &known)?;
+    let now = relisted(&root, listing, touched, &dirs, &mut known)?;
     done.not_original = backup::differences(&before.entries, &now);
     Ok(done)
 }
@@ -622,14 +622,14 @@ fn parent_of_path(p: &Path) -> PathBuf {
 /// The store as it is now, from `listing` (taken before rollback changed anything, under
 /// the lock) with every subtree in `touched` listed again (from the listing given, for a
 /// directory renamed back whole, or from disk) and every directory of `dirs` stat'ed
-/// again (`written`: files rollback wrote, as it wrote them): the same as a walk of the
+/// again (`written`: files rollback wrote, as it wrote them, taken as used): the same as a walk of the
 /// whole store, for the cost of what rollback changed.
 fn relisted(
     root: &Path,
     listing: Vec<tree::Entry>,
     touched: Vec<(String, Option<Vec<tree::Entry>>)>,
     dirs: &BTreeSet<String>,
-    written: &std::collections::HashMap<String, tree::Entry>,
+    written: &mut std::collections::HashMap<String, tree::Entry>,
 ) -> Result<Vec<tree::Entry>, ApplyError> {
     use std::collections::{BTreeMap, BTreeSet};
     // What rollback changed, by path (`None`: gone), and the subtrees listed again: applied
@@ -656,8 +656,8 @@ fn relisted(
         }
         dropped.insert(rel.clone());
         let abs = root.join(&rel);
-        let entry = match written.get(&rel) {
-            Some(e) => e.clone(),
+        let entry = match written.remove(&rel) {
+            Some(e) => e,
             None => match tree::Entry::stat(&abs, rel.clone()) {
                 Ok(e) => e,
                 Err(_) => continue,

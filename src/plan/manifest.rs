@@ -31,6 +31,8 @@
 //! }
 //! ```
 //!
+//! - Readers may split `changes` from the rest (apply does, see [`read_split`]): the key is
+//!   written `"changes"`, without escapes, and each change is a JSON object.
 //! - `store` is the absolute store_dir (the parent of `jetstream/`); every `path` is relative
 //!   to it, `/`-separated, and never contains `..`.
 //! - `edit`: `before` and `after` are the exact file contents when they are UTF-8 text;

@@ -13,8 +13,8 @@ pub fn replace_value(bytes: &[u8], members: &[Member], name: &str, raw: &str) ->
         .rev()
         .filter(|m| fold_eq(&m.key(bytes), name))
     {
-        let end = m.value_span.end.min(out.len());
-        out.splice(m.value_span.start.min(end)..end, raw.bytes());
+        let end = m.value_span().end.min(out.len());
+        out.splice(m.value_span().start.min(end)..end, raw.bytes());
     }
     out
 }
@@ -45,11 +45,11 @@ pub fn remove_member(bytes: &[u8], members: &[Member], name: &str) -> Vec<u8> {
         }
         let last = i - 1;
         let cut = if first > 0 {
-            members[first - 1].span.end..members[last].span.end
+            members[first - 1].span().end..members[last].span().end
         } else if let Some(next) = members.get(last + 1) {
-            members[first].span.start..next.span.start
+            members[first].span().start..next.span().start
         } else {
-            members[first].span.start..members[last].span.end
+            members[first].span().start..members[last].span().end
         };
         cuts.push(cut);
     }

@@ -12,20 +12,33 @@ use serde_json::Value;
 /// objects live at once), its key and value decoded when asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    /// From the opening quote of the key to the end of the value.
-    pub span: Range<usize>,
+    /// Where the key's opening quote is.
+    start: u32,
     /// The end of the key, its closing quote included.
-    key_end: usize,
-    /// The value alone ([`Object::value`] decodes it: thousands of objects live at once,
-    /// so values are decoded when asked for, not kept).
-    pub value_span: Range<usize>,
+    key_end: u32,
+    /// Where the value begins; it ends where the member does.
+    value_start: u32,
+    end: u32,
 }
 
 impl Member {
+    /// From the opening quote of the key to the end of the value.
+    pub fn span(&self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+
+    /// The value alone ([`Object::value`] decodes it: thousands of objects live at once,
+    /// so values are decoded when asked for, not kept; and offsets are 32 bits).
+    pub fn value_span(&self) -> Range<usize> {
+        self.value_start as usize..self.end as usize
+    }
+
     /// The key, decoded as Go decodes it (invalid UTF-8 and lone surrogates as U+FFFD), from
     /// `doc`, the document the member was parsed from.
     pub fn key<'d>(&self, doc: &'d [u8]) -> Cow<'d, str> {
-        let raw = doc.get(self.span.start..self.key_end).unwrap_or_default();
+        let raw = doc
+            .get(self.start as usize..self.key_end as usize)
+            .unwrap_or_default();
         let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default();
         match std::str::from_utf8(inner) {
             Ok(plain) if !inner.contains(&b'\\') => Cow::Borrowed(plain),
@@ -86,12 +99,12 @@ impl Object {
     /// containers deeper than [`MAX_VALUE_DEPTH`] are null; nested duplicate keys keep the
     /// last).
     pub fn value(&self, member: &Member) -> Value {
-        build_value(&self.source, member.value_span.start, 1).0
+        build_value(&self.source, member.value_start as usize, 1).0
     }
 
     /// The raw bytes of a member's value.
     pub fn raw(&self, member: &Member) -> &[u8] {
-        self.source.get(member.value_span.clone()).unwrap_or(&[])
+        self.source.get(member.value_span()).unwrap_or(&[])
     }
 
     /// The member whose value Go decodes into the field `name`: the last one in document
@@ -259,6 +272,9 @@ pub fn parse_object(bytes: &[u8]) -> Result<Object, JsonError> {
 /// [`parse_object`] of bytes the caller keeps too: the object shares them.
 pub fn parse_shared(source: std::sync::Arc<[u8]>) -> Result<Object, JsonError> {
     let bytes = &source[..];
+    if u32::try_from(bytes.len()).is_err() {
+        return Err(JsonError::TooLarge { len: bytes.len() });
+    }
     validate(bytes)?;
     let mut i = skip_ws(bytes, 0);
     if bytes.get(i) != Some(&b'{') {
@@ -271,10 +287,12 @@ pub fn parse_shared(source: std::sync::Arc<[u8]>) -> Result<Object, JsonError> {
         let key_end = string_end(bytes, i);
         let value_start = skip_ws(bytes, skip_ws(bytes, key_end) + 1); // past `:`
         let value_end = value_end(bytes, value_start);
+        // Below 4 GiB (checked above), every offset fits.
         members.push(Member {
-            span: key_start..value_end,
-            key_end,
-            value_span: value_start..value_end,
+            start: key_start as u32,
+            key_end: key_end as u32,
+            value_start: value_start as u32,
+            end: value_end as u32,
         });
         i = skip_ws(bytes, value_end);
         if bytes.get(i) == Some(&b',') {

@@ -72,6 +72,9 @@ pub enum JsonError {
     /// that went one level too deep.
     #[error("exceeded max depth at byte {offset}")]
     TooDeep { offset: usize },
+    /// A document of 4 GiB or more (js-recover reads `meta.inf` files of at most 1 GiB).
+    #[error("a document of {len} bytes is too large")]
+    TooLarge { len: usize },
     /// The document ended inside a value (or was empty); `offset` is its length.
     #[error("unexpected end of JSON input")]
     UnexpectedEnd { offset: usize },
@@ -86,7 +89,7 @@ impl JsonError {
             JsonError::InvalidCharacter { offset, .. }
             | JsonError::TooDeep { offset }
             | JsonError::UnexpectedEnd { offset } => Some(*offset),
-            JsonError::NotAnObject => None,
+            JsonError::NotAnObject | JsonError::TooLarge { .. } => None,
         }
     }
 }
