@@ -283,7 +283,15 @@ impl Loaded {
     pub fn lengths(&self, index: usize) -> Lengths {
         match (self.texts.get(index), &self.manifest.changes[index]) {
             (Some(t), _) => t.lengths,
-            (None, Change::Edit(e)) => check_text(e).unwrap_or_default(),
+            // Made here: validated already, only measured.
+            (None, Change::Edit(e)) => Lengths {
+                before: e
+                    .before_bytes()
+                    .ok()
+                    .flatten()
+                    .map_or(0, |b| b.len() as u64),
+                after: e.after_bytes().map_or(0, |b| b.len() as u64),
+            },
             (None, _) => Lengths::default(),
         }
     }
@@ -393,27 +401,36 @@ impl<'a> Edits<'a> {
             return Ok(Cow::Borrowed(kept));
         };
         let range = text.span.offset as usize..(text.span.offset + text.span.len) as usize;
-        let bytes = match (&loaded.source, loaded.copy.get()) {
-            (Source::Held(bytes), _) => bytes.get(range).ok_or_else(|| loaded.changed())?,
+        // The file read, named if it is not what was loaded.
+        let (bytes, read_from) = match (&loaded.source, loaded.copy.get()) {
+            (Source::Held(bytes), _) => (bytes.get(range).ok_or_else(|| loaded.changed())?, None),
             (Source::Made, None) => unreachable!("a manifest made here keeps its text"),
             // The plan file, or apply's copy of it once there is one.
             (Source::File(path), None) | (_, Some(path)) => {
+                let changed = || changed_at(path);
                 if self.file.is_none() {
-                    let (file, _) =
-                        crate::store::file::open_regular(path).map_err(|_| loaded.changed())?;
+                    let file = match crate::store::file::open_regular(path) {
+                        Ok((file, _)) => file,
+                        Err(ReadError::NotRegular(_)) => return Err(changed()),
+                        Err(e) if e.is_not_found() => return Err(changed()),
+                        Err(e) => return Err(ApplyError::io("read", path)(e.into_io())),
+                    };
                     self.file = Some(file);
                 }
-                read_span(
-                    self.file.as_ref().expect("opened"),
-                    text.span,
-                    &mut self.buf,
-                )
-                .map_err(|_| loaded.changed())?
+                let file = self.file.as_ref().expect("opened");
+                match read_span(file, text.span, &mut self.buf) {
+                    Ok(bytes) => (bytes, Some(path)),
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        return Err(changed())
+                    }
+                    Err(e) => return Err(ApplyError::io("read", path)(e)),
+                }
             }
         };
+        let changed = || read_from.map_or_else(|| loaded.changed(), |p| changed_at(p));
         let read = match serde_json::from_slice::<Change>(bytes) {
             Ok(Change::Edit(e)) => e,
-            _ => return Err(loaded.changed()),
+            _ => return Err(changed()),
         };
         let same = read.path == kept.path
             && read.mode == kept.mode
@@ -421,13 +438,21 @@ impl<'a> Edits<'a> {
             && read.after_sha256 == kept.after_sha256
             && check_text(&read).ok() == Some(text.lengths);
         if !same {
-            return Err(loaded.changed());
+            return Err(changed());
         }
         Ok(Cow::Owned(read))
     }
 }
 
-/// The bytes of `span` in `file`, into `buf`; a file too short has changed.
+/// The plan file at `path` no longer holds what was loaded from it.
+fn changed_at(path: &Path) -> ApplyError {
+    ApplyError::Manifest {
+        path: path.to_path_buf(),
+        problem: ManifestProblem::ChangedWhileApplying,
+    }
+}
+
+/// The bytes of `span` in `file`, into `buf`.
 fn read_span<'b>(
     file: &std::fs::File,
     span: Span,
@@ -1162,6 +1187,15 @@ mod tests {
             loaded.edits().get(0).unwrap().after_sha256,
             kept.after_sha256
         );
+        // The copy edited: refused, naming the copy.
+        std::fs::write(&copy, &changed).unwrap();
+        match loaded.edits().get(0).unwrap_err() {
+            ApplyError::Manifest {
+                path,
+                problem: ManifestProblem::ChangedWhileApplying,
+            } => assert_eq!(path, copy),
+            e => panic!("{e}"),
+        }
     }
 
     #[test]
