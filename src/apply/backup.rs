@@ -52,27 +52,26 @@ pub fn read_file(
     path: &Path,
     name: &'static str,
 ) -> Result<(std::fs::Metadata, Vec<u8>), ApplyError> {
+    crate::store::file::read_regular(path).map_err(|e| unusable(path, name, e))
+}
+
+/// [`read_file`], opened rather than read.
+pub fn open_file(path: &Path, name: &'static str) -> Result<std::fs::File, ApplyError> {
+    crate::store::file::open_regular(path)
+        .map(|(file, _)| file)
+        .map_err(|e| unusable(path, name, e))
+}
+
+/// Why backup file `name` at `path` could not be read.
+fn unusable(path: &Path, name: &'static str, e: ReadError) -> ApplyError {
     let dir = path.parent().unwrap_or(Path::new("/"));
-    crate::store::file::read_regular(path).map_err(|e| match e {
+    match e {
         ReadError::NotRegular(kind) => {
             ApplyError::invalid(dir)(BackupProblem::NotRegular { name, kind })
         }
         e if e.is_not_found() => ApplyError::invalid(dir)(BackupProblem::Missing(name)),
         other => ApplyError::io("read", path)(other.into_io()),
-    })
-}
-/// [`read_file`], opened rather than read.
-pub fn open_file(path: &Path, name: &'static str) -> Result<std::fs::File, ApplyError> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    crate::store::file::open_regular(path)
-        .map(|(file, _)| file)
-        .map_err(|e| match e {
-            ReadError::NotRegular(kind) => {
-                ApplyError::invalid(dir)(BackupProblem::NotRegular { name, kind })
-            }
-            e if e.is_not_found() => ApplyError::invalid(dir)(BackupProblem::Missing(name)),
-            other => ApplyError::io("read", path)(other.into_io()),
-        })
+    }
 }
 
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -343,20 +342,9 @@ impl Snapshot {
         name: &'static str,
         sha256: Option<&str>,
     ) -> Result<Snapshot, ApplyError> {
-        let (_, bytes) = read_file(path, name)?;
-        let invalid = ApplyError::invalid(path.parent().unwrap_or(Path::new("/")));
-        if sha256.is_some_and(|sha| sha256_hex(&bytes) != sha) {
-            return Err(invalid(BackupProblem::SnapshotChanged(name)));
-        }
-        let snap: Snapshot = serde_json::from_slice(&bytes)
-            .map_err(|source| invalid(BackupProblem::SnapshotUnreadable { name, source }))?;
-        if snap.schema != SNAPSHOT_SCHEMA || snap.schema_version != SNAPSHOT_VERSION {
-            return Err(invalid(BackupProblem::SnapshotSchema {
-                schema: snap.schema,
-                version: snap.schema_version,
-            }));
-        }
-        Ok(snap)
+        let mut entries = Vec::new();
+        let header = read_each(path, name, sha256, &mut |e| entries.push(e))?;
+        Ok(Snapshot { entries, ..header })
     }
 
     pub fn get(&self, path: &str) -> Option<&Entry> {
@@ -504,15 +492,15 @@ pub fn differences_from(
     Ok(d.finish())
 }
 
-/// Reads snapshot `name` at `path` entry by entry into `each`, checked as
-/// [`Snapshot::read`] checks it (its SHA-256 once all is read: use what `each` made only
-/// when this succeeds).
+/// Reads snapshot `name` at `path` entry by entry into `each`, verifying it against
+/// `sha256` once all is read (use what `each` made only when this succeeds), and its
+/// schema: the one reader of the format. Returns the snapshot without its entries.
 pub fn read_each(
     path: &Path,
     name: &'static str,
     sha256: Option<&str>,
     each: &mut dyn FnMut(Entry),
-) -> Result<(), ApplyError> {
+) -> Result<Snapshot, ApplyError> {
     use serde::de::DeserializeSeed as _;
     let invalid = ApplyError::invalid(path.parent().unwrap_or(Path::new("/")));
     let file = open_file(path, name)?;
@@ -531,12 +519,15 @@ pub fn read_each(
         return Err(invalid(BackupProblem::SnapshotChanged(name)));
     }
     rest.map_err(ApplyError::io("read", path))?;
-    let (schema, version) =
+    let header =
         read.map_err(|source| invalid(BackupProblem::SnapshotUnreadable { name, source }))?;
-    if schema != SNAPSHOT_SCHEMA || version != SNAPSHOT_VERSION {
-        return Err(invalid(BackupProblem::SnapshotSchema { schema, version }));
+    if header.schema != SNAPSHOT_SCHEMA || header.schema_version != SNAPSHOT_VERSION {
+        return Err(invalid(BackupProblem::SnapshotSchema {
+            schema: header.schema,
+            version: header.schema_version,
+        }));
     }
-    Ok(())
+    Ok(header)
 }
 
 /// The visitor behind [`read_each`]: a [`Snapshot`]'s fields, checked as its derived
@@ -544,17 +535,17 @@ pub fn read_each(
 mod each_entry {
     use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess};
 
-    use super::Entry;
+    use super::{Entry, Snapshot};
 
     pub struct Seed<'a>(pub &'a mut dyn FnMut(Entry));
 
     const FIELDS: &[&str] = &["schema", "schema_version", "taken_at", "store", "entries"];
 
     impl<'de> DeserializeSeed<'de> for Seed<'_> {
-        /// The schema and its version.
-        type Value = (String, u32);
+        /// The snapshot without its entries.
+        type Value = Snapshot;
 
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(String, u32), D::Error> {
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Snapshot, D::Error> {
             d.deserialize_struct("Snapshot", FIELDS, self)
         }
     }
@@ -567,13 +558,13 @@ mod each_entry {
     }
 
     impl<'de> de::Visitor<'de> for Seed<'_> {
-        type Value = (String, u32);
+        type Value = Snapshot;
 
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("a js-recover snapshot")
         }
 
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(String, u32), A::Error> {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Snapshot, A::Error> {
             let (mut schema, mut version) = (None, None);
             let (mut taken_at, mut store, mut entries) = (None, None, None);
             while let Some(key) = map.next_key::<String>()? {
@@ -597,13 +588,14 @@ mod each_entry {
                 }
             }
             let missing = de::Error::missing_field;
-            taken_at.ok_or_else(|| missing("taken_at"))?;
-            store.ok_or_else(|| missing("store"))?;
             entries.ok_or_else(|| missing("entries"))?;
-            Ok((
-                schema.ok_or_else(|| missing("schema"))?,
-                version.ok_or_else(|| missing("schema_version"))?,
-            ))
+            Ok(Snapshot {
+                schema: schema.ok_or_else(|| missing("schema"))?,
+                schema_version: version.ok_or_else(|| missing("schema_version"))?,
+                taken_at: taken_at.ok_or_else(|| missing("taken_at"))?,
+                store: store.ok_or_else(|| missing("store"))?,
+                entries: Vec::new(),
+            })
         }
     }
 
@@ -690,5 +682,78 @@ mod tests {
             default_dir(&store, t),
             dir.path().join("survivor.js-recover-20261121T120000Z-2")
         );
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+
+    fn entry(path: &str) -> Entry {
+        Entry {
+            path: path.into(),
+            kind: 'f',
+            size: 3,
+            mtime_ns: -5,
+            mode: 0o100640,
+            uid: 1,
+            gid: 2,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_reads_back_as_written_or_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let snap = Snapshot {
+            schema: SNAPSHOT_SCHEMA.into(),
+            schema_version: SNAPSHOT_VERSION,
+            taken_at: chrono::DateTime::UNIX_EPOCH,
+            store: "/s".into(),
+            entries: vec![entry("a"), entry("a/b \"q\""), entry("c")],
+        };
+        let path = dir.path().join("snap.json");
+        let sha = snap.write(&path).unwrap();
+        assert_eq!(
+            Snapshot::read(&path, SNAPSHOT_BEFORE, Some(&sha)).unwrap(),
+            snap
+        );
+        assert_eq!(Snapshot::read(&path, SNAPSHOT_BEFORE, None).unwrap(), snap);
+        // Compared as read: what differs from a listing.
+        let now = [entry("a"), entry("b")];
+        assert_eq!(
+            differences_from(&path, SNAPSHOT_AFTER, &sha, &now).unwrap(),
+            differences(&snap.entries, &now)
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let refused = |text: String, sha: Option<&str>| {
+            std::fs::write(&path, text).unwrap();
+            match Snapshot::read(&path, SNAPSHOT_BEFORE, sha).unwrap_err() {
+                ApplyError::BackupInvalid { problem, .. } => problem,
+                e => panic!("{e}"),
+            }
+        };
+        assert!(matches!(
+            refused(text.replace("\"c\"", "\"d\""), Some(&sha)),
+            BackupProblem::SnapshotChanged(_)
+        ));
+        for bad in [
+            text.replace("\"store\"", "\"extra\":1,\"store\""),
+            text.replace("\"store\":\"/s\"", "\"store\":\"/s\",\"store\":\"/t\""),
+            text.replace(",\"store\":\"/s\"", ""),
+            text[..text.len() - 1].to_string(),
+            text.clone() + "x",
+        ] {
+            assert!(
+                matches!(refused(bad, None), BackupProblem::SnapshotUnreadable { .. }),
+                "accepted"
+            );
+        }
+        assert!(matches!(
+            refused(
+                text.replace("\"schema_version\":1", "\"schema_version\":9"),
+                None
+            ),
+            BackupProblem::SnapshotSchema { version: 9, .. }
+        ));
     }
 }

@@ -306,14 +306,10 @@ impl Loaded {
     }
 
     fn changed(&self) -> ApplyError {
-        let path = match &self.source {
-            Source::File(path) => path.clone(),
-            _ => PathBuf::from(MADE),
-        };
-        ApplyError::Manifest {
-            path,
-            problem: ManifestProblem::ChangedWhileApplying,
-        }
+        changed_at(match &self.source {
+            Source::File(path) => path,
+            _ => Path::new(MADE),
+        })
     }
 
     /// Writes the bytes into the new file `dest`: their length and SHA-256.
@@ -490,7 +486,8 @@ pub fn read_plan(path: &Path) -> Result<Loaded, ApplyError> {
     match input {
         Input::File(file) => load(path, file, Source::File(path.to_path_buf())),
         Input::Piped(bytes) => {
-            let mut loaded = load(path, &bytes[..], Source::Made)?;
+            // Read while borrowed, the bytes then become where the plan is.
+            let mut loaded = load(path, &bytes[..], Source::Held(Vec::new()))?;
             loaded.source = Source::Held(bytes);
             Ok(loaded)
         }
