@@ -20,13 +20,11 @@ use crate::store::JETSTREAM_DIR;
 /// base64 forms, `reason` and `diff`: together nearly all of a manifest, tens of megabytes
 /// at thousands of streams). [`Loaded::edits`] reads an edit whole again when it is needed,
 /// from the plan file until apply has its copy in the backup, then from that copy, and
-/// checks it against what was loaded. Only the manifest `prepare` made in memory keeps its
-/// text.
+/// checks it against what was loaded.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub manifest: Manifest,
-    /// Where each change is in the bytes, and how long each edit's files are (empty for a
-    /// manifest made in this process).
+    /// Where each change is in the bytes, and how long each edit's files are.
     texts: Vec<Text>,
     /// Where the bytes are, for the copy apply keeps in the backup.
     pub source: Source,
@@ -60,13 +58,10 @@ pub enum Source {
     Held(Vec<u8>),
     /// A regular file: read again for the copy, which must hash the same.
     File(PathBuf),
-    /// Made in this process (`prepare`): serialized again for the copy (serde_json writes
-    /// the same value the same way), which must hash the same.
-    Made,
 }
 
-/// How a manifest `prepare` made is named in errors.
-const MADE: &str = "(prepared plan)";
+/// How a manifest read from a pipe is named in errors.
+const PIPED: &str = "(the plan read from a pipe)";
 
 /// Parses and validates the manifest `r` gives (read from `path`, named in errors), in
 /// about the memory of what [`Loaded`] keeps (see [`crate::plan::manifest::read_split`]);
@@ -150,27 +145,6 @@ impl<R: std::io::Read> std::io::Read for HashedRead<R> {
 /// Loads the regular file `path` (a backup's manifest).
 pub fn load_file(path: &Path, file: std::fs::File) -> Result<Loaded, ApplyError> {
     load(path, file, Source::File(path.to_path_buf()))
-}
-
-/// A manifest made in this process (`prepare`): checked as [`load`] checks one read from
-/// disk, without parsing it back, its bytes hashed as they are serialized and not kept.
-/// It keeps its edits' text.
-pub fn made(manifest: Manifest) -> Result<Loaded, ApplyError> {
-    let mut hashed = Hashed::new(std::io::sink());
-    manifest
-        .write_to(&mut hashed)
-        .expect("a manifest always serializes");
-    let (len, sha256) = hashed.finish();
-    let path = Path::new(MADE);
-    for change in &manifest.changes {
-        if let Change::Edit(e) = change {
-            check_text(e).map_err(|problem| ApplyError::Manifest {
-                path: path.to_path_buf(),
-                problem,
-            })?;
-        }
-    }
-    checked(path, manifest, Vec::new(), Source::Made, len, sha256)
 }
 
 fn checked(
@@ -281,19 +255,7 @@ impl Loaded {
 
     /// How long edit `index`'s file is before and after.
     pub fn lengths(&self, index: usize) -> Lengths {
-        match (self.texts.get(index), &self.manifest.changes[index]) {
-            (Some(t), _) => t.lengths,
-            // Made here: validated already, only measured.
-            (None, Change::Edit(e)) => Lengths {
-                before: e
-                    .before_bytes()
-                    .ok()
-                    .flatten()
-                    .map_or(0, |b| b.len() as u64),
-                after: e.after_bytes().map_or(0, |b| b.len() as u64),
-            },
-            (None, _) => Lengths::default(),
-        }
+        self.texts[index].lengths
     }
 
     /// A reader of whole edits (see [`Loaded`]).
@@ -308,7 +270,7 @@ impl Loaded {
     fn changed(&self) -> ApplyError {
         changed_at(match &self.source {
             Source::File(path) => path,
-            _ => Path::new(MADE),
+            Source::Held(_) => Path::new(PIPED),
         })
     }
 
@@ -321,16 +283,6 @@ impl Loaded {
             Source::Held(bytes) => {
                 super::durable::write_new(dest, bytes, perms)?;
                 return Ok((self.len, self.sha256.clone()));
-            }
-            Source::Made => {
-                super::durable::write_new_with(dest, perms, |file| {
-                    let mut to = Hashed::new(std::io::BufWriter::with_capacity(1 << 16, file));
-                    self.manifest.write_to(&mut to)?;
-                    to.flush()?;
-                    done = Some(to.finish());
-                    Ok(())
-                })?;
-                return Ok(done.expect("written"));
             }
             Source::File(_) => {}
         }
@@ -384,23 +336,16 @@ pub struct Edits<'a> {
 
 impl<'a> Edits<'a> {
     /// Change `index`, which must be an edit, with its text.
-    pub fn get(
-        &mut self,
-        index: usize,
-    ) -> Result<std::borrow::Cow<'a, crate::plan::Edit>, ApplyError> {
-        use std::borrow::Cow;
+    pub fn get(&mut self, index: usize) -> Result<crate::plan::Edit, ApplyError> {
         let loaded = self.loaded;
         let Change::Edit(kept) = &loaded.manifest.changes[index] else {
             panic!("change {index} is not an edit");
         };
-        let Some(text) = loaded.texts.get(index) else {
-            return Ok(Cow::Borrowed(kept));
-        };
+        let text = loaded.texts[index];
         let range = text.span.offset as usize..(text.span.offset + text.span.len) as usize;
         // The file read, named if it is not what was loaded.
         let (bytes, read_from) = match (&loaded.source, loaded.copy.get()) {
             (Source::Held(bytes), _) => (bytes.get(range).ok_or_else(|| loaded.changed())?, None),
-            (Source::Made, None) => unreachable!("a manifest made here keeps its text"),
             // The plan file, or apply's copy of it once there is one.
             (Source::File(path), None) | (_, Some(path)) => {
                 let changed = || changed_at(path);
@@ -436,7 +381,7 @@ impl<'a> Edits<'a> {
         if !same {
             return Err(changed());
         }
-        Ok(Cow::Owned(read))
+        Ok(read)
     }
 }
 
@@ -1027,12 +972,6 @@ mod tests {
         let copy = dir.path().join("copy.json");
         loaded.write_copy(&copy).unwrap();
         assert_eq!(std::fs::read(&copy).unwrap(), bytes);
-        // Made in this process: serialized again, the same bytes.
-        let made = made(loaded.manifest.clone()).unwrap();
-        assert_eq!((made.len, &made.sha256), (loaded.len, &loaded.sha256));
-        let again = dir.path().join("made.json");
-        made.write_copy(&again).unwrap();
-        assert_eq!(std::fs::read(&again).unwrap(), bytes);
         // Changed since it was read, or longer, or now a FIFO or a link: refused, no copy
         // left behind, nothing blocks.
         let refused = |loaded: &Loaded| {
@@ -1129,7 +1068,7 @@ mod tests {
         let mut edits = loaded.edits();
         for index in [0, 2] {
             assert_eq!(
-                edits.get(index).unwrap().as_ref(),
+                &edits.get(index).unwrap(),
                 match &m.changes[index] {
                     Change::Edit(e) => e,
                     _ => unreachable!(),
@@ -1150,13 +1089,6 @@ mod tests {
                 after: 3
             }
         );
-        // Made in this process: the same bytes, the text held.
-        let made = made(m.clone()).unwrap();
-        assert_eq!((made.len, &made.sha256), (loaded.len, &loaded.sha256));
-        let Change::Edit(e) = &m.changes[2] else {
-            unreachable!()
-        };
-        assert_eq!(made.edits().get(2).unwrap().as_ref(), e);
         // The plan file edited under apply: refused, never carried out.
         let changed = String::from_utf8(bytes.clone())
             .unwrap()

@@ -45,10 +45,10 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     write_file_atomic_with(path, |w| w.write_all(bytes))
 }
 
-/// A manifest ([`crate::plan::Manifest::write_to`]): to `path` as [`write_file_atomic`]
-/// writes, or to stdout, serialized straight into the file (tens of megabytes at thousands
-/// of streams: never held whole in memory).
-pub fn write_manifest(path: Option<&Path>, m: &crate::plan::Manifest) -> Result<(), Error> {
+/// A plan's manifest ([`crate::plan::Plan::write_to`]): to `path` as [`write_file_atomic`]
+/// writes, or to stdout, its changes made as they are written (tens of megabytes at
+/// thousands of streams: never held whole in memory).
+pub fn write_manifest(path: Option<&Path>, m: &crate::plan::Plan) -> Result<(), Error> {
     let json = |w: &mut dyn Write| {
         let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
         m.write_to(&mut w)?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::output::{ensure_outside, human_bytes, write_manifest};
-use crate::plan::{Change, Manifest};
+use crate::plan::{Change, Plan};
 use crate::Error;
 
 /// Work out what a standalone nats-server needs changed, and write it as a manifest
@@ -68,12 +68,12 @@ enum Destination {
 }
 
 pub fn run(args: PlanArgs) -> Result<(), Error> {
-    let planned = args.planning.plan(&args.store)?;
-    let (store, manifest) = (planned.store, planned.manifest);
+    let opened = args.planning.open(&args.store)?;
+    let plan = opened.plan(&args.planning)?;
     if let Some(out) = &args.out {
-        ensure_outside(&store.root, out)?;
+        ensure_outside(&opened.store.root, out)?;
     }
-    tracing::info!(changes = manifest.changes.len(), "planned");
+    tracing::info!(changes = plan.len(), "planned");
     let destination = match &args.out {
         Some(out) => Destination::File(out.clone()),
         None if args.json || !std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
@@ -82,29 +82,30 @@ pub fn run(args: PlanArgs) -> Result<(), Error> {
         None => Destination::SummaryOnly,
     };
     match &destination {
-        Destination::File(out) => write_manifest(Some(out), &manifest)?,
-        Destination::Stdout => write_manifest(None, &manifest)?,
+        Destination::File(out) => write_manifest(Some(out), &plan)?,
+        Destination::Stdout => write_manifest(None, &plan)?,
         Destination::SummaryOnly => {}
     }
-    crate::term::eprint(&summary(&manifest, args.out.as_ref()));
-    if destination == Destination::SummaryOnly && !manifest.changes.is_empty() {
+    crate::term::eprint(&summary(&plan, args.out.as_ref()));
+    if destination == Destination::SummaryOnly && !plan.is_empty() {
         crate::term::eprintln(&format!(
             "no manifest written (stdout is a terminal): `js-recover plan {} --out plan.json` \
              writes it for review and apply (--json prints it here)",
             super::quote(&args.store)
         ));
     }
-    args.planning.check_complete(&manifest)
+    args.planning.check_complete(plan.head())
 }
 
 /// The few lines an operator reads on stderr.
-pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
+pub(crate) fn summary(plan: &Plan, out: Option<&PathBuf>) -> String {
+    let m = plan.head();
     let s = &m.summary;
     let mut text = String::new();
     if let Some(inventory) = &m.inventory {
         text.push_str(&format!("plan: {}\n", inventory.headline()));
     }
-    if m.changes.is_empty() {
+    if plan.is_empty() {
         text.push_str(&format!(
             "plan: nothing to change in `{}`: {} streams and {} consumers are already loadable by a \
              standalone server, and there is no Raft state\n",
@@ -153,24 +154,12 @@ pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
                 ));
             }
         }
-        let count = |f: fn(&Change) -> bool| m.changes.iter().filter(|c| f(c)).count();
+        let k = plan.kinds();
         let kinds = [
-            (
-                count(|c| matches!(c, Change::Edit(_))),
-                "file edit",
-                "file edits",
-            ),
-            (
-                count(|c| matches!(c, Change::Mkdir(_))),
-                "new directory",
-                "new directories",
-            ),
-            (count(|c| matches!(c, Change::Copy(_))), "copy", "copies"),
-            (
-                count(|c| matches!(c, Change::Remove(_))),
-                "removal",
-                "removals",
-            ),
+            (k.edits, "file edit", "file edits"),
+            (k.mkdirs, "new directory", "new directories"),
+            (k.copies, "copy", "copies"),
+            (k.removes, "removal", "removals"),
         ];
         let kinds: Vec<String> = kinds
             .iter()
@@ -180,8 +169,8 @@ pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
         text.push_str(&format!("plan: changes: {}\n", kinds.join(", ")));
         // A store can have thousands of streams: list a screenful, the manifest has the rest.
         const LISTED: usize = 30;
-        for c in m.changes.iter().take(LISTED) {
-            match c {
+        for c in plan.first(LISTED) {
+            match &*c {
                 Change::Edit(e) => text.push_str(&format!("  edit    {}\n", e.path)),
                 Change::Mkdir(d) => text.push_str(&format!("  mkdir   {}\n", d.path)),
                 Change::Copy(c) => text.push_str(&format!(
@@ -196,10 +185,10 @@ pub(crate) fn summary(m: &Manifest, out: Option<&PathBuf>) -> String {
                 }
             }
         }
-        if m.changes.len() > LISTED {
+        if plan.len() > LISTED {
             text.push_str(&format!(
                 "  ... and {} more (see the manifest)\n",
-                thousands(m.changes.len() - LISTED)
+                thousands(plan.len() - LISTED)
             ));
         }
     }

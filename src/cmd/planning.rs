@@ -40,23 +40,42 @@ pub struct PlanningArgs {
     pub prefer: Option<PathBuf>,
 }
 
-/// A plan made, with the store it is for.
-pub struct Planned {
+/// The stores a plan is made of, open and not in use.
+pub struct Opened {
     pub store: Store,
-    pub manifest: Manifest,
+    /// Several survivors (--from): every one's store and Raft state.
+    survivors: Option<Vec<survivors::Survivor>>,
+}
+
+impl Opened {
+    /// Plans (the changes are made as they are written: see [`plan::Plan`]).
+    pub fn plan(&self, args: &PlanningArgs) -> Result<plan::Plan<'_>, Error> {
+        let Some(survivors) = &self.survivors else {
+            return Ok(plan::plan_with(&self.store, super::now(), &args.options())?);
+        };
+        let manifest = survivors::plan_survivors(
+            survivors,
+            super::now(),
+            &args.options(),
+            args.prefer.as_deref(),
+        )?;
+        Ok(plan::Plan::from_manifest(manifest))
+    }
 }
 
 impl PlanningArgs {
-    /// Opens the target store (and every --from), refuses any in use, and plans.
-    pub fn plan(&self, target: &Path) -> Result<Planned, Error> {
+    /// Opens the target store (and every --from) and refuses any in use.
+    pub fn open(&self, target: &Path) -> Result<Opened, Error> {
         let keys = self.keys.load()?;
         let store = Store::open_with(target, keys.as_ref())?;
         tracing::info!("store read");
         super::refuse_if_in_use(&store.root)?;
         tracing::info!("not in use");
         if self.from.is_empty() {
-            let manifest = plan::plan_with(&store, super::now(), &self.options())?;
-            return Ok(Planned { store, manifest });
+            return Ok(Opened {
+                store,
+                survivors: None,
+            });
         }
         let sources = self
             .from
@@ -68,13 +87,10 @@ impl PlanningArgs {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let survivors = survivors::read_all(store.clone(), sources)?;
-        let manifest = survivors::plan_survivors(
-            &survivors,
-            super::now(),
-            &self.options(),
-            self.prefer.as_deref(),
-        )?;
-        Ok(Planned { store, manifest })
+        Ok(Opened {
+            store,
+            survivors: Some(survivors),
+        })
     }
 
     pub fn options(&self) -> PlanOptions {

@@ -1,12 +1,11 @@
 //! `js-recover prepare`: plan and apply in one step.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::output::stdout;
 use crate::apply::{self, check, ApplyOptions};
-use crate::plan::{self, Change};
+use crate::plan::{Change, Plan};
 use crate::Error;
 
 /// Plan and apply in one step, for those who know the old tool
@@ -43,60 +42,101 @@ pub struct PrepareArgs {
 }
 
 pub fn run(args: PrepareArgs) -> Result<(), Error> {
-    let manifest = args.planning.plan(&args.store)?.manifest;
+    let opened = args.planning.open(&args.store)?;
+    let plan = opened.plan(&args.planning)?;
     if args.dry_run {
         if args.json {
-            super::output::write_manifest(None, &manifest)?;
+            super::output::write_manifest(None, &plan)?;
         } else {
-            stdout(&dry_run_text(&manifest))?;
+            dry_run(&plan).map_err(Error::Stdout)?;
         }
-        crate::term::eprint(&super::plan::summary(&manifest, None));
+        crate::term::eprint(&super::plan::summary(&plan, None));
         crate::term::eprintln("dry run: nothing was changed");
-        return args.planning.check_complete(&manifest);
+        return args.planning.check_complete(plan.head());
     }
-    crate::term::eprint(&super::plan::summary(&manifest, None));
-    args.planning.check_complete(&manifest)?;
-    if manifest.changes.is_empty() {
+    crate::term::eprint(&super::plan::summary(&plan, None));
+    args.planning.check_complete(plan.head())?;
+    if plan.is_empty() {
         return Ok(());
     }
-    let derived = super::apply::derive(args.node_config.as_deref(), &manifest)?;
-    let loaded = check::made(manifest)?;
+    // The plan is written to a file and applied from it exactly as `apply` applies one
+    // (which keeps its copy in the backup): the plan's edits are made as they are written
+    // and never held, and apply holds only what it needs of them.
+    let file = plan_file(&opened.store.root, args.backup_dir.as_deref())?;
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, file.as_file());
+        plan.write_to(&mut w)
+            .and_then(|_| std::io::Write::flush(&mut w))
+            .map_err(|source| Error::Write {
+                path: file.path().to_path_buf(),
+                source,
+            })?;
+    }
     // Planning's store model is gone: give its memory back before apply takes its own.
+    drop(plan);
+    drop(opened);
     crate::memory::release_free_memory();
+    let loaded = check::read_plan(file.path())?;
+    let derived = super::apply::derive(args.node_config.as_deref(), &loaded.manifest)?;
     let outcome = apply::apply(
         &loaded,
         &ApplyOptions {
             backup_dir: args.backup_dir,
         },
     )?;
+    drop(file);
     super::apply::report(&outcome, &loaded, args.json, derived)
 }
 
-fn dry_run_text(m: &plan::Manifest) -> String {
-    let mut t = String::new();
-    for c in &m.changes {
-        match c {
+/// A new file for the plan, removed when dropped: beside the backup directory (on its
+/// filesystem, which must take the plan's copy anyway), or beside the store when the backup
+/// goes to its default place there.
+fn plan_file(
+    store_root: &Path,
+    backup_dir: Option<&Path>,
+) -> Result<tempfile::NamedTempFile, Error> {
+    let dir = match backup_dir.and_then(Path::parent) {
+        Some(p) if p.as_os_str().is_empty() => PathBuf::from("."),
+        Some(p) => p.to_path_buf(),
+        None => store_root.parent().unwrap_or(Path::new("/")).to_path_buf(),
+    };
+    tempfile::Builder::new()
+        .prefix(".js-recover-prepare-")
+        .suffix(".json")
+        .tempfile_in(&dir)
+        .map_err(|source| Error::Write { path: dir, source })
+}
+
+/// Prints the diff of every file the plan changes, and the directories it creates, copies
+/// and removes, as the changes are made.
+fn dry_run(plan: &Plan) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for c in plan.changes() {
+        match &*c {
             Change::Edit(e) => {
-                t.push_str(&format!("# edit {}: {}\n", e.path, e.reason));
-                t.push_str(&e.diff);
+                writeln!(out, "# edit {}: {}", e.path, e.reason)?;
+                out.write_all(e.diff.as_bytes())?;
                 if !e.diff.ends_with('\n') {
-                    t.push('\n');
+                    writeln!(out)?;
                 }
             }
-            Change::Mkdir(d) => t.push_str(&format!("# mkdir {}: {}\n", d.path, d.reason)),
-            Change::Remove(r) => t.push_str(&format!(
-                "# remove {} ({} files, {} bytes): {}\n",
+            Change::Mkdir(d) => writeln!(out, "# mkdir {}: {}", d.path, d.reason)?,
+            Change::Remove(r) => writeln!(
+                out,
+                "# remove {} ({} files, {} bytes): {}",
                 r.path, r.files, r.bytes, r.reason
-            )),
-            Change::Copy(c) => t.push_str(&format!(
-                "# copy {} from {} ({} files, {} bytes): {}\n",
+            )?,
+            Change::Copy(c) => writeln!(
+                out,
+                "# copy {} from {} ({} files, {} bytes): {}",
                 c.path,
                 c.source_dir().display(),
                 c.files,
                 c.bytes,
                 c.reason
-            )),
+            )?,
         }
     }
-    t
+    out.flush()
 }

@@ -18,6 +18,7 @@ use crate::store::{ChecksumState, MetaContent, MetaFile, Store, StoreError};
 
 use super::diff;
 use super::manifest::{Change, Edit, Manifest, Remove, Summary, SCHEMA, SCHEMA_VERSION};
+use super::planned::Plan;
 
 /// `defaultFilePerms` in server/filestore.go, for a `meta.sum` that has to be created.
 const DEFAULT_FILE_MODE: u32 = 0o600;
@@ -117,7 +118,7 @@ impl Default for PlanOptions {
 
 /// Plans the changes for `store` with the default options. `now` stamps the manifest.
 pub fn plan(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Manifest, PlanError> {
-    plan_with(store, now, &PlanOptions::default())
+    Ok(plan_with(store, now, &PlanOptions::default())?.into_manifest())
 }
 
 /// What planning reads of a store besides its metadata: the lost cluster's view from its
@@ -140,57 +141,60 @@ impl RaftView {
 }
 
 /// Plans the changes for `store`. `now` stamps the manifest.
-pub fn plan_with(
-    store: &Store,
+pub fn plan_with<'s>(
+    store: &'s Store,
     now: chrono::DateTime<chrono::Utc>,
     opts: &PlanOptions,
-) -> Result<Manifest, PlanError> {
+) -> Result<Plan<'s>, PlanError> {
     let view = RaftView::read(store);
     tracing::info!("raft state read");
     plan_read(store, &view, now, opts)
 }
 
 /// The meta edits of `streams` and their consumers, in order, with their counts.
-fn edit_streams(
-    streams: &[(&crate::store::Account, &crate::store::Stream)],
-) -> Result<(Vec<Change>, Summary), PlanError> {
-    let mut changes = Vec::new();
+fn edit_streams<'s>(
+    streams: &[(&'s crate::store::Account, &'s crate::store::Stream)],
+) -> Result<(Vec<MetaEdit<'s>>, Summary), PlanError> {
+    let mut edits = Vec::new();
     let mut summary = Summary::default();
     for (account, stream) in streams {
         summary.streams += 1;
         summary.consumers += stream.consumers.len();
         if let Some(meta) = &stream.meta {
-            let name = stream.name().to_string();
-            let what = format!("stream `{name}` of account `{}`", account.name);
-            if edit_meta(meta, &what, &mut changes, |replicas, has_placement| {
-                stream_fix(&name, replicas, has_placement)
-            })? {
-                summary.streams_edited += 1;
+            let what = || format!("stream `{}` of account `{}`", stream.name(), account.name);
+            let fix = |replicas, has_placement| {
+                Fix::new(Asset::Stream(stream.name()), replicas, has_placement)
+            };
+            if let Some(edit) = MetaEdit::decide(meta, what, fix)? {
+                summary.streams_edited += usize::from(edit.fixed());
+                edits.push(edit);
             }
         }
         for consumer in &stream.consumers {
             let Some(meta) = &consumer.meta else { continue };
-            let what = format!(
-                "consumer `{}` of stream `{}` (account `{}`)",
-                consumer.name, stream.dir_name, account.name
-            );
-            if edit_meta(meta, &what, &mut changes, |replicas, _| {
-                consumer_fix(&consumer.name, replicas)
-            })? {
-                summary.consumers_edited += 1;
+            let what = || {
+                format!(
+                    "consumer `{}` of stream `{}` (account `{}`)",
+                    consumer.name, stream.dir_name, account.name
+                )
+            };
+            let fix = |replicas, _| Fix::new(Asset::Consumer(&consumer.name), replicas, false);
+            if let Some(edit) = MetaEdit::decide(meta, what, fix)? {
+                summary.consumers_edited += usize::from(edit.fixed());
+                edits.push(edit);
             }
         }
     }
-    Ok((changes, summary))
+    Ok((edits, summary))
 }
 
 /// [`plan_with`], for a store whose Raft state is read already.
-pub fn plan_read(
-    store: &Store,
+pub fn plan_read<'s>(
+    store: &'s Store,
     view: &RaftView,
     now: chrono::DateTime<chrono::Utc>,
     opts: &PlanOptions,
-) -> Result<Manifest, PlanError> {
+) -> Result<Plan<'s>, PlanError> {
     let unloadable: Vec<StoreError> = store
         .meta_files()
         .filter_map(MetaFile::unloadable)
@@ -201,11 +205,11 @@ pub fn plan_read(
     // Each stream's edits are its own: made on a few threads, kept in store order.
     let streams: Vec<(&crate::store::Account, &crate::store::Stream)> = store.streams().collect();
     let parts = crate::par::map_chunks(&streams, crate::par::cores(), edit_streams);
-    let mut changes = Vec::new();
+    let mut metas = Vec::new();
     let mut summary = Summary::default();
     for part in parts {
-        let (part_changes, s) = part?;
-        changes.extend(part_changes);
+        let (part_metas, s) = part?;
+        metas.extend(part_metas);
         summary.streams += s.streams;
         summary.consumers += s.consumers;
         summary.streams_edited += s.streams_edited;
@@ -221,16 +225,17 @@ pub fn plan_read(
         now,
     )?;
     summary.consumers_recreated = recreated.consumers;
-    changes.extend(recreated.changes);
+    let mut changes = recreated.changes;
     let tails = &view.tails;
     let mut tail_changes = super::tail::plan_tail(store, tails, opts.raft_tail)?;
     summary.tail_messages = tail_changes.messages;
     summary.tail_consumers = tail_changes.consumers;
     changes.extend(std::mem::take(&mut tail_changes.changes));
-    summary.files_edited = changes
-        .iter()
-        .filter(|c| matches!(c, Change::Edit(_)))
-        .count();
+    summary.files_edited = metas.iter().map(MetaEdit::len).sum::<usize>()
+        + changes
+            .iter()
+            .filter(|c| matches!(c, Change::Edit(_)))
+            .count();
 
     let mut warnings = report::warnings(store);
     warnings.extend(report::inventory_warnings(&inventory));
@@ -280,7 +285,7 @@ pub fn plan_read(
         changes.push(Change::Remove(Remove::new(tree_path, reason, tree)));
     }
 
-    Ok(Manifest {
+    let head = Manifest {
         schema: SCHEMA.into(),
         schema_version: SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -292,88 +297,178 @@ pub fn plan_read(
         survivors: None,
         warnings,
         changes,
-    })
-}
-
-/// What to change in one `meta.inf`: new `num_replicas` (as JSON text), whether to drop
-/// `placement`, and why.
-struct Fix {
-    replicas: Option<&'static str>,
-    drop_placement: bool,
-    reason: String,
-}
-
-fn stream_fix(name: &str, replicas: i64, has_placement: bool) -> Option<Fix> {
-    let mut why = Vec::new();
-    if replicas > 1 {
-        why.push(format!(
-            "num_replicas {replicas} -> 1 (a standalone server refuses more than one replica)"
-        ));
-    }
-    if has_placement {
-        why.push(
-            "placement removed (a standalone server cannot satisfy a cluster placement)"
-                .to_string(),
-        );
-    }
-    (!why.is_empty()).then(|| Fix {
-        replicas: (replicas > 1).then_some("1"),
-        drop_placement: has_placement,
-        reason: format!("stream `{name}`: {}", why.join("; ")),
-    })
-}
-
-fn consumer_fix(name: &str, replicas: i64) -> Option<Fix> {
-    (replicas > 1).then(|| Fix {
-        replicas: Some("0"),
-        drop_placement: false,
-        reason: format!(
-            "consumer `{name}`: num_replicas {replicas} -> 0 (as its stream): a consumer with more \
-             replicas than its R1 stream fails to load and is dropped, and on interest or work-queue \
-             streams its unacknowledged messages are deleted"
-        ),
-    })
-}
-
-/// Adds the edits for one `meta.inf` (and its `meta.sum`) to `changes`; true if it is edited.
-fn edit_meta(
-    meta: &MetaFile,
-    what: &str,
-    changes: &mut Vec<Change>,
-    fix_for: impl Fn(i64, bool) -> Option<Fix>,
-) -> Result<bool, PlanError> {
-    let object = match &meta.content {
-        MetaContent::Json { object, .. } => object,
-        MetaContent::Encrypted => {
-            return Err(PlanError::Encrypted {
-                path: meta.path.clone(),
-            })
-        }
-        MetaContent::Unopened(why) => return Err(PlanError::unopened(*why, what, &meta.path)),
-        MetaContent::Malformed(detail) => {
-            return Err(StoreError::Malformed {
-                path: meta.path.clone(),
-                detail: detail.clone(),
-            }
-            .into())
-        }
     };
-    if let Some(e) = meta.unloadable() {
-        return Err(e.into());
+    Ok(Plan::new(head, metas))
+}
+
+/// Whose `meta.inf` it is, for the reason given.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Asset<'s> {
+    Stream(&'s str),
+    Consumer(&'s str),
+}
+
+/// What to change in one `meta.inf`: its `num_replicas` (from `replicas`) and `placement`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Fix<'s> {
+    asset: Asset<'s>,
+    replicas: i64,
+    drop_placement: bool,
+}
+
+impl<'s> Fix<'s> {
+    /// The fix a standalone server needs, if any: a stream to R1 without placement, a
+    /// consumer with more than one replica to `0` (as its stream).
+    fn new(asset: Asset<'s>, replicas: i64, has_placement: bool) -> Option<Fix<'s>> {
+        let drop_placement = has_placement && matches!(asset, Asset::Stream(_));
+        (replicas > 1 || drop_placement).then_some(Fix {
+            asset,
+            replicas,
+            drop_placement,
+        })
     }
-    let replicas = meta.replicas().unwrap_or(0);
-    let has_placement = matches!(object.go_object("placement"), Ok(Some(_)));
-    let fix = fix_for(replicas, has_placement);
-    let edited = fix.is_some();
+
+    /// The new `num_replicas`, as JSON text.
+    fn new_replicas(&self) -> Option<&'static str> {
+        (self.replicas > 1).then_some(match self.asset {
+            Asset::Stream(_) => "1",
+            Asset::Consumer(_) => "0",
+        })
+    }
+
+    fn reason(&self) -> String {
+        let replicas = self.replicas;
+        match self.asset {
+            Asset::Stream(name) => {
+                let mut why = Vec::new();
+                if replicas > 1 {
+                    why.push(format!(
+                        "num_replicas {replicas} -> 1 (a standalone server refuses more than one replica)"
+                    ));
+                }
+                if self.drop_placement {
+                    why.push(
+                        "placement removed (a standalone server cannot satisfy a cluster placement)"
+                            .to_string(),
+                    );
+                }
+                format!("stream `{name}`: {}", why.join("; "))
+            }
+            Asset::Consumer(name) => format!(
+                "consumer `{name}`: num_replicas {replicas} -> 0 (as its stream): a consumer with more \
+                 replicas than its R1 stream fails to load and is dropped, and on interest or work-queue \
+                 streams its unacknowledged messages are deleted"
+            ),
+        }
+    }
+}
+
+/// One `meta.inf` the plan edits (and its `meta.sum`), or whose `meta.sum` alone it
+/// recomputes. What changes is decided when planning; the edits themselves (both files'
+/// text, a diff, hashes: tens of megabytes at thousands of streams) are made from the store
+/// when they are written, a few at a time (see [`Plan`]).
+#[derive(Debug)]
+pub(super) enum MetaEdit<'s> {
+    Plain {
+        meta: &'s MetaFile,
+        fix: Option<Fix<'s>>,
+        /// `meta.sum` changes (it is wrong, missing, or the `meta.inf` is edited).
+        sum: bool,
+    },
+    /// An encrypted `meta.inf` is sealed with a new nonce each time, so its edits are made
+    /// once, when planned.
+    Made { fixed: bool, edits: Vec<Change> },
+}
+
+impl<'s> MetaEdit<'s> {
+    /// What `meta` needs (`fix_for` of its `num_replicas` and whether it has a placement);
+    /// `None` if nothing. Refuses a `meta.inf` a standalone server cannot load or the keys
+    /// did not open, named as `what`.
+    fn decide(
+        meta: &'s MetaFile,
+        what: impl Fn() -> String,
+        fix_for: impl Fn(i64, bool) -> Option<Fix<'s>>,
+    ) -> Result<Option<MetaEdit<'s>>, PlanError> {
+        let object = match &meta.content {
+            MetaContent::Json { object, .. } => object,
+            MetaContent::Encrypted => {
+                return Err(PlanError::Encrypted {
+                    path: meta.path.clone(),
+                })
+            }
+            MetaContent::Unopened(why) => {
+                return Err(PlanError::unopened(*why, &what(), &meta.path))
+            }
+            MetaContent::Malformed(detail) => {
+                return Err(StoreError::Malformed {
+                    path: meta.path.clone(),
+                    detail: detail.clone(),
+                }
+                .into())
+            }
+        };
+        if let Some(e) = meta.unloadable() {
+            return Err(e.into());
+        }
+        let replicas = meta.replicas().unwrap_or(0);
+        let has_placement = matches!(object.go_object("placement"), Ok(Some(_)));
+        let fix = fix_for(replicas, has_placement);
+        if fix.is_none() && meta.checksum() == ChecksumState::Ok {
+            return Ok(None);
+        }
+        if meta.sealed.is_some() {
+            let edits = make(meta, fix.as_ref());
+            return Ok(Some(MetaEdit::Made {
+                fixed: fix.is_some(),
+                edits,
+            }));
+        }
+        let after = fix.as_ref().map(|f| apply_fix(meta.json_bytes(), f));
+        let sum = new_sum(meta, after.as_deref().unwrap_or(&meta.bytes)).is_some();
+        Ok(Some(MetaEdit::Plain { meta, fix, sum }))
+    }
+
+    /// Whether the `meta.inf` itself is edited.
+    pub(super) fn fixed(&self) -> bool {
+        match self {
+            MetaEdit::Plain { fix, .. } => fix.is_some(),
+            MetaEdit::Made { fixed, .. } => *fixed,
+        }
+    }
+
+    /// How many edits it makes.
+    pub(super) fn len(&self) -> usize {
+        match self {
+            MetaEdit::Plain { fix, sum, .. } => usize::from(fix.is_some()) + usize::from(*sum),
+            MetaEdit::Made { edits, .. } => edits.len(),
+        }
+    }
+
+    /// Its edits, made.
+    pub(super) fn edits(&self) -> Vec<Change> {
+        match self {
+            MetaEdit::Plain { meta, fix, .. } => {
+                let edits = make(meta, fix.as_ref());
+                debug_assert_eq!(edits.len(), self.len(), "as decided");
+                edits
+            }
+            MetaEdit::Made { edits, .. } => edits.clone(),
+        }
+    }
+}
+
+/// The edits of one `meta.inf` (when `fix` is given) and its `meta.sum` (when that changes).
+fn make(meta: &MetaFile, fix: Option<&Fix>) -> Vec<Change> {
+    let mut changes = Vec::new();
     let (after, sum_reason) = match fix {
         Some(fix) => {
-            let plain = apply_fix(meta.json_bytes(), &fix);
+            let plain = apply_fix(meta.json_bytes(), fix);
             let (after, edit) = match &meta.sealed {
                 None => {
                     let diff = diff::unified(&meta.path, Some(&meta.bytes), &plain);
                     let edit = Edit::new(
                         meta.path.clone(),
-                        fix.reason,
+                        fix.reason(),
                         meta.mode,
                         Some(&meta.bytes),
                         &plain,
@@ -388,7 +483,10 @@ fn edit_meta(
                     let label = format!("{} (decrypted)", meta.path);
                     let edit = Edit::new_binary(
                         meta.path.clone(),
-                        format!("{} (encrypted: sealed again with its own key)", fix.reason),
+                        format!(
+                            "{} (encrypted: sealed again with its own key)",
+                            fix.reason()
+                        ),
                         meta.mode,
                         Some(&meta.bytes),
                         &after,
@@ -403,21 +501,19 @@ fn edit_meta(
                 "recomputed for the edited meta.inf, or the server skips it".to_string(),
             )
         }
-        None if meta.checksum() != ChecksumState::Ok => (
+        None => (
             meta.bytes.to_vec(),
             format!(
                 "meta.sum was {}; recomputed so the server does not skip it",
                 report::checksum_word(meta.checksum())
             ),
         ),
-        None => return Ok(false),
     };
-    let sum = crate::store::checksum::meta_sum(&meta.key_name, &after);
-    let (before, mode) = match &meta.sum {
-        Some((bytes, mode)) => (Some(bytes.as_slice()), *mode),
-        None => (None, DEFAULT_FILE_MODE),
-    };
-    if before != Some(sum.as_bytes()) {
+    if let Some(sum) = new_sum(meta, &after) {
+        let (before, mode) = match &meta.sum {
+            Some((bytes, mode)) => (Some(bytes.as_slice()), *mode),
+            None => (None, DEFAULT_FILE_MODE),
+        };
         changes.push(Change::Edit(Edit::new(
             meta.sum_path.clone(),
             sum_reason,
@@ -427,7 +523,14 @@ fn edit_meta(
             diff::unified(&meta.sum_path, before, sum.as_bytes()),
         )));
     }
-    Ok(edited)
+    changes
+}
+
+/// The `meta.sum` of a `meta.inf` that will hold `after`, unless the file has it already.
+fn new_sum(meta: &MetaFile, after: &[u8]) -> Option<String> {
+    let sum = crate::store::checksum::meta_sum(&meta.key_name, after);
+    let current = meta.sum.as_ref().map(|(bytes, _)| bytes.as_slice());
+    (current != Some(sum.as_bytes())).then_some(sum)
 }
 
 fn apply_fix(bytes: &[u8], fix: &Fix) -> Vec<u8> {
@@ -436,7 +539,7 @@ fn apply_fix(bytes: &[u8], fix: &Fix) -> Vec<u8> {
     if fix.drop_placement {
         out = json::remove_member(&out, &members(&out), "placement");
     }
-    if let Some(raw) = fix.replicas {
+    if let Some(raw) = fix.new_replicas() {
         out = json::replace_value(&out, &members(&out), "num_replicas", raw);
     }
     out

@@ -104,11 +104,122 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// The manifest as `plan` writes it, byte for byte: pretty JSON and a newline (serde_json
-    /// writes the same value the same way every time, which `prepare` relies on).
+    /// The manifest as `plan` writes it, byte for byte (see [`write_parts`]).
     pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut *w, self)?;
-        w.write_all(b"\n")
+        write_parts(w, self, self.changes.iter().map(Cow::Borrowed))
+    }
+}
+
+/// Writes a manifest as `plan` does, byte for byte: pretty JSON (two spaces) and a newline.
+/// The fields come from `head`, except `changes`, which come one at a time from `changes`:
+/// thousands of streams' edits are tens of megabytes, made as they are written rather than
+/// held (see [`crate::plan::Plan`]). The bytes are those of `serde_json::to_writer_pretty`
+/// on the whole manifest; the one writer of the format, whatever holds the changes.
+pub fn write_parts<'c>(
+    w: &mut impl std::io::Write,
+    head: &Manifest,
+    changes: impl Iterator<Item = Cow<'c, Change>>,
+) -> std::io::Result<()> {
+    // The head ends `"changes": []` and the closing brace: held back, the changes go there.
+    const END: &[u8] = b"[]\n}";
+    let mut held = HoldBack {
+        inner: &mut *w,
+        tail: Vec::new(),
+        keep: END.len(),
+    };
+    serde_json::to_writer_pretty(&mut held, &Head::of(head))?;
+    assert_eq!(held.tail, END, "`changes` is the manifest's last field");
+    let mut buf = Vec::new();
+    let mut first = true;
+    for change in changes {
+        w.write_all(if first { b"[\n    " } else { b",\n    " })?;
+        first = false;
+        buf.clear();
+        serde_json::to_writer_pretty(&mut buf, &*change)?;
+        // An element of `changes` is two levels deep; a newline inside JSON text is always
+        // escaped, so every newline here is the formatter's.
+        for (i, line) in buf.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
+                w.write_all(b"\n    ")?;
+            }
+            w.write_all(line)?;
+        }
+    }
+    w.write_all(if first { b"[]\n}\n" } else { b"\n  ]\n}\n" })
+}
+
+/// Passes writes on but the last `keep` bytes.
+struct HoldBack<W> {
+    inner: W,
+    tail: Vec<u8>,
+    keep: usize,
+}
+
+impl<W: std::io::Write> std::io::Write for HoldBack<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tail.extend_from_slice(buf);
+        if self.tail.len() > self.keep {
+            let n = self.tail.len() - self.keep;
+            self.inner.write_all(&self.tail[..n])?;
+            self.tail.drain(..n);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A [`Manifest`]'s fields, borrowed, with no changes: what [`write_parts`] writes before
+/// them. Field for field as `Manifest` serializes (the destructuring in [`Head::of`] fails to
+/// compile when a field is added there and not here).
+#[derive(Serialize)]
+struct Head<'a> {
+    schema: &'a str,
+    schema_version: u32,
+    tool_version: &'a str,
+    created_at: &'a chrono::DateTime<chrono::Utc>,
+    store: &'a str,
+    summary: &'a Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inventory: Option<&'a Inventory>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tail: Option<&'a super::tail::TailPlan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    survivors: Option<&'a super::survivors::Survivors>,
+    warnings: &'a [Warning],
+    changes: [(); 0],
+}
+
+impl<'a> Head<'a> {
+    fn of(m: &'a Manifest) -> Head<'a> {
+        let Manifest {
+            schema,
+            schema_version,
+            tool_version,
+            created_at,
+            store,
+            summary,
+            inventory,
+            tail,
+            survivors,
+            warnings,
+            changes: _,
+        } = m;
+        Head {
+            schema,
+            schema_version: *schema_version,
+            tool_version,
+            created_at,
+            store,
+            summary,
+            inventory: inventory.as_ref(),
+            tail: tail.as_ref(),
+            survivors: survivors.as_ref(),
+            warnings,
+            changes: [],
+        }
     }
 }
 
@@ -690,6 +801,22 @@ mod split_tests {
                     assert_eq!(&serde_json::from_slice::<Change>(text).unwrap(), change);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn written_in_parts_as_serde_writes_the_whole() {
+        let mut m = manifest();
+        for _ in 0..2 {
+            let mut parts = Vec::new();
+            m.write_to(&mut parts).unwrap();
+            let mut whole = serde_json::to_vec_pretty(&m).unwrap();
+            whole.push(b'\n');
+            assert_eq!(
+                String::from_utf8(parts).unwrap(),
+                String::from_utf8(whole).unwrap()
+            );
+            m.changes.clear();
         }
     }
 

@@ -3,12 +3,14 @@
 mod build;
 pub mod diff;
 pub mod manifest;
+mod planned;
 mod recreate;
 pub mod survivors;
 pub mod tail;
 
 pub use build::{plan, plan_read, plan_with, PlanError, PlanOptions, RaftView};
 pub use manifest::{Change, CopyIn, Edit, Manifest, Mkdir, Remove, Summary, Warning};
+pub use planned::{Kinds, Plan};
 
 #[cfg(test)]
 mod tests;

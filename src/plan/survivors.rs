@@ -635,7 +635,7 @@ pub fn plan_survivors(
     }
     let plans: Vec<Manifest> = survivors
         .iter()
-        .map(|s| plan_read(&s.store, &s.view, now, opts))
+        .map(|s| plan_read(&s.store, &s.view, now, opts).map(super::Plan::into_manifest))
         .collect::<Result<_, _>>()?;
     let target = &survivors[0];
     let js = crate::store::JETSTREAM_DIR;

@@ -455,3 +455,56 @@ fn a_damaged_encrypted_meta_is_told_from_a_wrong_key() {
     let err = plan(&Store::open_with(dir.path(), Some(&wrong)).unwrap(), now()).unwrap_err();
     assert!(matches!(err, PlanError::WrongKey { .. }), "{err}");
 }
+
+#[test]
+fn a_plan_written_as_made_is_the_manifest_made_whole() {
+    // More metadata files than one batch, some to edit, some with only a wrong meta.sum,
+    // some left alone: the edits are made in batches as they are written.
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..700 {
+        let name = format!("S{i:04}");
+        let meta = ORDERS.replace("ORDERS", &name);
+        let meta = match i % 3 {
+            0 => meta,
+            _ => meta
+                .replace(r#""num_replicas":3"#, r#""num_replicas":1"#)
+                .replace(r#","placement":{"cluster":"C1"}"#, ""),
+        };
+        stream(dir.path(), "A", &name, &meta);
+        if i % 5 == 1 {
+            write(
+                dir.path(),
+                &format!("jetstream/A/streams/{name}/meta.sum"),
+                b"0000000000000000",
+            );
+        }
+        consumer(dir.path(), "A", &name, "AUDIT", CONSUMER_R3);
+    }
+    raft(dir.path(), "$SYS");
+    let store = Store::open(dir.path()).unwrap();
+    let made = plan_with(&store, now(), &PlanOptions::default()).unwrap();
+    let mut written = Vec::new();
+    made.write_to(&mut written).unwrap();
+    let first: Vec<Change> = made.first(7).into_iter().map(|c| c.into_owned()).collect();
+    let (len, kinds) = (made.len(), made.kinds());
+    let m = made.into_manifest();
+    let mut whole = serde_json::to_vec_pretty(&m).unwrap();
+    whole.push(b'\n');
+    assert!(written == whole, "written as made differs from the whole");
+    assert_eq!(first, m.changes[..7]);
+    assert_eq!(len, m.changes.len());
+    // 700 consumers and 234 streams (4 files each), 93 sums alone, the Raft state.
+    assert_eq!(
+        kinds,
+        Kinds {
+            edits: 700 * 2 + 234 * 2 + 93,
+            removes: 1,
+            ..Kinds::default()
+        }
+    );
+    assert_eq!(m.summary.files_edited, kinds.edits);
+    assert_eq!(
+        (m.summary.streams_edited, m.summary.consumers_edited),
+        (234, 700)
+    );
+}

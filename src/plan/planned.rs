@@ -1,0 +1,123 @@
+//! A plan as made, before it is written: the manifest, with the edits of every stream's and
+//! consumer's metadata still to be made.
+//!
+//! At thousands of streams those edits are nearly all of a manifest (both files' text, a
+//! diff and hashes for each: tens of megabytes). Planning decides them and keeps only that
+//! decision; [`Plan::changes`] makes them from the store, a batch at a time on every core,
+//! as they are written or read, so the whole is never held.
+
+use std::borrow::Cow;
+
+use super::build::MetaEdit;
+use super::manifest::{Change, Manifest};
+
+/// A plan: [`Plan::changes`] are the metadata edits, then the head's own `changes`.
+#[derive(Debug)]
+pub struct Plan<'s> {
+    head: Manifest,
+    metas: Vec<MetaEdit<'s>>,
+}
+
+/// How many metadata files are made at once: enough to keep every core busy, few enough
+/// that their text is a megabyte or so.
+const BATCH: usize = 1024;
+
+/// How many changes of each kind a plan has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Kinds {
+    pub edits: usize,
+    pub mkdirs: usize,
+    pub copies: usize,
+    pub removes: usize,
+}
+
+impl<'s> Plan<'s> {
+    pub(super) fn new(head: Manifest, metas: Vec<MetaEdit<'s>>) -> Plan<'s> {
+        Plan { head, metas }
+    }
+
+    /// A plan whose changes are all made already (several survivors).
+    pub fn from_manifest(manifest: Manifest) -> Plan<'s> {
+        Plan {
+            head: manifest,
+            metas: Vec::new(),
+        }
+    }
+
+    /// Everything but the changes: its `changes` are only the last of them (use
+    /// [`Plan::changes`]).
+    pub fn head(&self) -> &Manifest {
+        &self.head
+    }
+
+    /// How many changes there are.
+    pub fn len(&self) -> usize {
+        self.metas.iter().map(MetaEdit::len).sum::<usize>() + self.head.changes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many changes of each kind.
+    pub fn kinds(&self) -> Kinds {
+        let mut kinds = Kinds {
+            edits: self.metas.iter().map(MetaEdit::len).sum(),
+            ..Kinds::default()
+        };
+        for c in &self.head.changes {
+            match c {
+                Change::Edit(_) => kinds.edits += 1,
+                Change::Mkdir(_) => kinds.mkdirs += 1,
+                Change::Copy(_) => kinds.copies += 1,
+                Change::Remove(_) => kinds.removes += 1,
+            }
+        }
+        kinds
+    }
+
+    /// Every change, in order, made as it comes.
+    pub fn changes(&self) -> impl Iterator<Item = Cow<'_, Change>> + '_ {
+        self.metas
+            .chunks(BATCH)
+            .flat_map(|batch| {
+                crate::par::map_chunks(batch, crate::par::cores(), |part| {
+                    part.iter().flat_map(MetaEdit::edits).collect::<Vec<_>>()
+                })
+                .into_iter()
+                .flatten()
+                .map(Cow::Owned)
+            })
+            .chain(self.head.changes.iter().map(Cow::Borrowed))
+    }
+
+    /// The first `n` changes.
+    pub fn first(&self, n: usize) -> Vec<Cow<'_, Change>> {
+        let mut made = 0;
+        let metas = self.metas.iter().take_while(|m| {
+            let more = made < n;
+            made += m.len();
+            more
+        });
+        metas
+            .flat_map(|m| m.edits().into_iter().map(Cow::Owned))
+            .chain(self.head.changes.iter().map(Cow::Borrowed))
+            .take(n)
+            .collect()
+    }
+
+    /// Writes the manifest, byte for byte as [`Manifest::write_to`] writes
+    /// [`Plan::into_manifest`], its changes made as they are written.
+    pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        super::manifest::write_parts(w, &self.head, self.changes())
+    }
+
+    /// The manifest, every change made and held.
+    pub fn into_manifest(self) -> Manifest {
+        let changes: Vec<Change> = self.changes().map(Cow::into_owned).collect();
+        Manifest {
+            changes,
+            ..self.head
+        }
+    }
+}
