@@ -35,6 +35,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::durable::{self, own_perms};
 use super::error::BackupProblem;
@@ -144,16 +145,27 @@ pub struct Originals {
     index: std::collections::HashMap<String, (usize, usize)>,
 }
 
-impl Originals {
-    /// Adds `bytes` unless an identical original is in already.
-    pub fn add(&mut self, bytes: &[u8]) {
-        let sha = sha256_hex(bytes);
-        if !self.index.contains_key(&sha) {
-            self.index.insert(sha, (self.pack.len(), bytes.len()));
-            self.pack.extend_from_slice(bytes);
+/// Writes `originals.pack` as the originals come, each distinct one once, and then its
+/// index: the originals of tens of thousands of files are never all held.
+#[derive(Debug, Default)]
+pub struct PackWriter {
+    index: std::collections::HashMap<[u8; 32], (u64, u64)>,
+    len: u64,
+}
+
+impl PackWriter {
+    /// Appends `bytes` to the pack `w` unless an identical original is in already.
+    pub fn add(&mut self, w: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<()> {
+        let sha: [u8; 32] = Sha256::digest(bytes).into();
+        if let std::collections::hash_map::Entry::Vacant(v) = self.index.entry(sha) {
+            w.write_all(bytes)?;
+            v.insert((self.len, bytes.len() as u64));
+            self.len += bytes.len() as u64;
         }
+        Ok(())
     }
 
+    /// How many distinct originals are in.
     pub fn len(&self) -> usize {
         self.index.len()
     }
@@ -162,15 +174,15 @@ impl Originals {
         self.index.is_empty()
     }
 
-    /// Writes the pack and its index as new files (not synced); returns their paths.
-    pub fn write(&self, backup: &Backup) -> Result<Vec<PathBuf>, ApplyError> {
+    /// Writes the index of the pack as a new file (not synced); returns its path.
+    pub fn write_index(&self, backup: &Backup) -> Result<PathBuf, ApplyError> {
         let mut originals: Vec<PackEntry> = self
             .index
             .iter()
             .map(|(sha, (offset, len))| PackEntry {
-                sha256: sha.clone(),
-                offset: *offset as u64,
-                len: *len as u64,
+                sha256: hex::encode(sha),
+                offset: *offset,
+                len: *len,
             })
             .collect();
         originals.sort_by_key(|e| e.offset);
@@ -179,16 +191,25 @@ impl Originals {
             schema_version: 1,
             originals,
         };
-        durable::write_new(&backup.originals_pack(), &self.pack, own_perms(0o600))?;
         durable::write_new(
             &backup.originals_index(),
             &serde_json::to_vec(&index).expect("an index always serializes"),
             own_perms(0o600),
         )?;
-        Ok(vec![backup.originals_pack(), backup.originals_index()])
+        Ok(backup.originals_index())
+    }
+}
+
+impl Originals {
+    pub fn len(&self) -> usize {
+        self.index.len()
     }
 
-    /// Reads what [`Originals::write`] wrote; a damaged index or pack reads as empty (the
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Reads what [`PackWriter`] wrote; a damaged index or pack reads as empty (the
     /// manifest's copies are used instead).
     pub fn read(backup: &Backup) -> Originals {
         let read = |p: PathBuf| crate::store::file::read_regular(&p).ok().map(|(_, b)| b);
@@ -266,7 +287,7 @@ impl Snapshot {
         root: &Path,
         m: &Manifest,
         dirs: &[PathBuf],
-        known: &std::collections::HashMap<&str, &std::fs::Metadata>,
+        known: &std::collections::HashMap<&str, &Entry>,
         path: &Path,
     ) -> Result<String, ApplyError> {
         let removed: Vec<String> = m
@@ -303,7 +324,10 @@ impl Snapshot {
             .filter(|d| !d.is_empty());
         for rel in edited.chain(dirs) {
             let entry = match known.get(rel.as_str()) {
-                Some(meta) => Entry::from_metadata(meta, rel.clone()),
+                Some(known) => Entry {
+                    path: rel.clone(),
+                    ..(*known).clone()
+                },
                 None => Entry::stat(&root.join(&rel), rel.clone())?,
             };
             entries.insert(rel, entry);

@@ -676,9 +676,9 @@ impl Ancestors {
 pub struct Original {
     /// Position in the manifest's changes.
     pub index: usize,
-    /// `None`: the file does not exist yet (or, once apply saved it into the backup, it is
-    /// no longer held here).
-    pub bytes: Option<Vec<u8>>,
+    /// Its length; `None`: the file does not exist yet. Its bytes are not held: apply reads
+    /// them again into the backup, checked against the plan once more.
+    pub len: Option<u64>,
     /// Its metadata, or for a new file, its parent directory's (for the owner).
     pub entry: Entry,
 }
@@ -738,7 +738,7 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Checked, ApplyError> {
             found,
         };
         if let Some((_, outer)) = copies.containing(index, change.path()) {
-            let origin = Copies::origin(outer, change.path());
+            let origin = original_path(root, &copies, index, change.path());
             let rel_in_outer = &change.path()[outer.path.len() + 1..];
             match change {
                 Change::Edit(e) => match check_edit(&origin, e, index)? {
@@ -824,6 +824,15 @@ pub fn against_store(root: &Path, m: &Manifest) -> Result<Checked, ApplyError> {
     })
 }
 
+/// Where the file of change `index` at `path` is before apply: in the store, or for one
+/// inside a copy, in the survivor's store it is copied from.
+pub fn original_path(root: &Path, copies: &Copies, index: usize, path: &str) -> PathBuf {
+    match copies.containing(index, path) {
+        Some((_, outer)) => Copies::origin(outer, path),
+        None => root.join(path),
+    }
+}
+
 /// Where apply stages copy `index` before moving it into place: a directory of
 /// `jetstream/` (the filesystem of every destination; no nats-server reads a name
 /// starting with a dot there).
@@ -858,11 +867,9 @@ fn check_edit(
     e: &crate::plan::Edit,
     index: usize,
 ) -> Result<Result<Original, Found>, ApplyError> {
-    Ok(match crate::store::file::read_regular(path) {
-        Err(err) if err.is_not_found() => {
-            if e.before_sha256.is_some() {
-                return Ok(Err(Found::Gone));
-            }
+    Ok(match read_before(path, e)? {
+        Err(found) => Err(found),
+        Ok(None) => {
             // Owned like the nearest directory that exists (the parent may be one the plan
             // creates).
             let parent = path
@@ -872,10 +879,29 @@ fn check_edit(
                 .expect("the store root exists");
             Ok(Original {
                 index,
-                bytes: None,
+                len: None,
                 entry: Entry::stat(parent, String::new())?,
             })
         }
+        Ok(Some((meta, bytes))) => Ok(Original {
+            index,
+            len: Some(bytes.len() as u64),
+            entry: Entry::from_metadata(&meta, e.path.clone()),
+        }),
+    })
+}
+
+/// The file at `path` that edit `e` changes, as the plan has it before: its metadata and
+/// bytes, or `None` when it does not exist and must not; otherwise what is found instead.
+pub fn read_before(
+    path: &Path,
+    e: &crate::plan::Edit,
+) -> Result<Result<Option<(std::fs::Metadata, Vec<u8>)>, Found>, ApplyError> {
+    Ok(match crate::store::file::read_regular(path) {
+        Err(err) if err.is_not_found() => match e.before_sha256 {
+            Some(_) => Err(Found::Gone),
+            None => Ok(None),
+        },
         Err(ReadError::NotRegular(kind)) => Err(Found::NotRegular(kind)),
         Err(err) => return Err(ApplyError::io("read", path)(err.into_io())),
         Ok((meta, bytes)) => {
@@ -895,11 +921,7 @@ fn check_edit(
                     expected: e.mode,
                 })
             } else {
-                Ok(Original {
-                    index,
-                    bytes: Some(bytes),
-                    entry: Entry::from_metadata(&meta, e.path.clone()),
-                })
+                Ok(Some((meta, bytes)))
             }
         }
     })

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use super::failpoint::{self, IoOp};
 use super::progress::Progress;
 use super::ApplyError;
+use crate::store::tree::Entry;
 
 /// Syncs a directory, so that entries created, renamed or removed in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<(), ApplyError> {
@@ -52,13 +53,21 @@ pub fn remove(path: &Path) -> Result<(), ApplyError> {
 /// Makes everything written on the filesystem of `root` durable: `syncfs`, or if the kernel
 /// refuses it, `fsync` of each of `paths` in parallel.
 pub fn sync_filesystem(root: &Path, paths: &[PathBuf]) -> Result<(), ApplyError> {
+    sync_filesystem_or(root, || Ok(paths.to_vec()))
+}
+
+/// [`sync_filesystem`], the paths to sync one by one listed only if `syncfs` is refused.
+fn sync_filesystem_or(
+    root: &Path,
+    paths: impl FnOnce() -> Result<Vec<PathBuf>, ApplyError>,
+) -> Result<(), ApplyError> {
     failpoint::io(IoOp::Sync).map_err(ApplyError::io("sync", root))?;
     let dir = File::open(root).map_err(ApplyError::io("open", root))?;
     match rustix::fs::syncfs(&dir) {
         Ok(()) => Ok(()),
         Err(e) => {
             tracing::debug!(error = %e, "syncfs failed; syncing file by file");
-            sync_each(paths)
+            sync_each(&paths()?)
         }
     }
 }
@@ -153,12 +162,14 @@ fn whoami() -> &'static Me {
     })
 }
 
-/// Runs `f` on every item on a few threads (file creation and renames spend their time in
-/// the kernel, so they overlap well), reporting progress; stops at the first error.
-pub fn par_for_each<T: Sync>(
-    items: &[T],
+/// Runs `f` on `0..count` on a few threads (file creation and renames spend their time in
+/// the kernel, so they overlap well), each thread with a state of its own from `init`,
+/// reporting progress; stops at the first error.
+fn par_for_each<S>(
+    count: usize,
     progress: &mut super::progress::Progress,
-    f: impl Fn(usize, &T) -> Result<(), ApplyError> + Sync,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize) -> Result<(), ApplyError> + Sync,
 ) -> Result<(), ApplyError> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
@@ -169,12 +180,13 @@ pub fn par_for_each<T: Sync>(
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| -> Result<(), ApplyError> {
+                    let mut state = init();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= items.len() || failed.load(Ordering::Relaxed) {
+                        if i >= count || failed.load(Ordering::Relaxed) {
                             return Ok(());
                         }
-                        if let Err(e) = f(i, &items[i]) {
+                        if let Err(e) = f(&mut state, i) {
                             failed.store(true, Ordering::Relaxed);
                             return Err(e);
                         }
@@ -225,30 +237,42 @@ pub struct Points {
 /// its new contents go to a temporary file beside it, renamed over it, so the other links
 /// keep the original.
 ///
-/// Returns each file's metadata as written (in the order of `files`), so that callers
-/// need not look them up again.
-pub fn write_files(
+/// The files are `0..count`, each made by `file` when it is written (with a state of each
+/// thread's own from `init`): tens of thousands of files' bytes are never all held. Returns
+/// each file's metadata as written (in the order of `0..count`, with no path), so that
+/// callers need not look them up again.
+pub fn write_files<'a, S>(
     root: &Path,
     label: &str,
-    files: &[FileWrite<'_>],
+    count: usize,
+    init: impl Fn() -> S + Sync,
+    file: impl Fn(&mut S, usize) -> Result<FileWrite<'a>, ApplyError> + Sync,
     points: Points,
-) -> Result<Vec<std::fs::Metadata>, ApplyError> {
-    let mut progress = Progress::new(format!("{label}: writing files"), files.len() as u64, false);
-    let written: Vec<std::sync::OnceLock<std::fs::Metadata>> =
-        files.iter().map(|_| std::sync::OnceLock::new()).collect();
-    par_for_each(files, &mut progress, |n, w| {
-        let meta = write_file(w)?;
-        let _ = written[n].set(meta);
+) -> Result<Vec<Entry>, ApplyError> {
+    let mut progress = Progress::new(format!("{label}: writing files"), count as u64, false);
+    let written: Vec<std::sync::OnceLock<Entry>> =
+        (0..count).map(|_| std::sync::OnceLock::new()).collect();
+    par_for_each(count, &mut progress, &init, |state, n| {
+        let meta = write_file(&file(state, n)?)?;
+        let _ = written[n].set(Entry::from_metadata(&meta, String::new()));
         failpoint::hit(points.written, n)
     })?;
     progress.finish();
-    let mut paths: Vec<PathBuf> = files.iter().map(|w| w.target.clone()).collect();
-    let dirs: std::collections::BTreeSet<PathBuf> = files
-        .iter()
-        .filter_map(|w| w.target.parent().map(Path::to_path_buf))
-        .collect();
-    paths.extend(dirs);
-    sync_filesystem(root, &paths)?;
+    let synced = sync_filesystem_or(root, || {
+        // `syncfs` refused: every file and its directory, one by one.
+        let mut state = init();
+        let mut paths = Vec::with_capacity(count);
+        for n in 0..count {
+            paths.push(file(&mut state, n)?.target);
+        }
+        let dirs: std::collections::BTreeSet<PathBuf> = paths
+            .iter()
+            .filter_map(|p| p.parent().map(Path::to_path_buf))
+            .collect();
+        paths.extend(dirs);
+        Ok(paths)
+    });
+    synced?;
     failpoint::hit(points.synced, 0)?;
     Ok(written
         .into_iter()

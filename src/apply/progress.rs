@@ -42,10 +42,6 @@ impl Progress {
         }
     }
 
-    pub fn inc(&mut self) {
-        self.set(self.done + 1);
-    }
-
     /// Ends the step; says so if it took long enough to have shown progress.
     pub fn finish(mut self) {
         self.done = self.total;

@@ -380,7 +380,16 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
     let metas = durable::write_files(
         &root,
         "rollback",
-        &staged,
+        staged.len(),
+        || (),
+        |(), n| {
+            let w = &staged[n];
+            Ok(durable::FileWrite {
+                target: w.target.clone(),
+                bytes: std::borrow::Cow::Borrowed(&w.bytes),
+                ..*w
+            })
+        },
         durable::Points {
             written: "restored",
             synced: "restores-synced",
@@ -389,17 +398,16 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
     // What the final listing needs of each restored file, without looking it up again.
     let mut known: std::collections::HashMap<String, tree::Entry> = staged
         .iter()
-        .zip(&metas)
-        .filter_map(|(w, meta)| {
+        .zip(metas)
+        .filter_map(|(w, entry)| {
             let rel = rel_of(&w.target)?;
-            Some((rel.clone(), tree::Entry::from_metadata(meta, rel)))
+            Some((rel.clone(), tree::Entry { path: rel, ..entry }))
         })
         .collect();
 
     tracing::info!(files = staged.len(), "originals written back and durable");
     // Written and durable: the bytes are not needed any more.
     drop(staged);
-    drop(metas);
     // Copies from other survivors out, the innermost first, before what they replaced
     // comes back: each is renamed to its staging name (one atomic step out of the store),
     // then deleted; one changed since apply (refused above without --force) is displaced.
@@ -684,7 +692,7 @@ fn relisted(
     listing.retain(|e| !changed.contains_key(&e.path) && !in_dropped(&e.path));
     listing.reserve_exact(changed.len());
     listing.extend(changed.into_values().flatten());
-    listing.sort();
+    listing.sort_unstable();
     Ok(listing)
 }
 

@@ -20,7 +20,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::backup::{self, Backup, Originals, Snapshot};
+use super::backup::{self, Backup, Snapshot};
 use super::check::{self, Loaded, Original};
 use super::copy;
 use super::durable::{self, Perms};
@@ -30,6 +30,7 @@ use super::lock::Lock;
 use super::rollback;
 use super::ApplyError;
 use crate::plan::Change;
+use crate::store::tree::Entry;
 
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
@@ -94,7 +95,7 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         )
     });
     let snapshot = snapshot?;
-    let mut originals = match checked.and_then(|c| c.finish(m, &snapshot.entries)) {
+    let originals = match checked.and_then(|c| c.finish(m, &snapshot.entries)) {
         Err(ApplyError::Drift(drift)) => {
             // Applied already, with the default backup directory: say so, and where.
             if opts.backup_dir.is_none() {
@@ -137,7 +138,7 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         },
     )?;
     failpoint::hit("begin", 0)?;
-    let (saved, before) = match save_originals(&backup, snapshot, &mut originals) {
+    let (saved, before) = match save_originals(&backup, snapshot, &root, m, &originals) {
         Ok(saved) => saved,
         Err(e) => {
             // The store is untouched; recording that is a courtesy that may fail too.
@@ -300,57 +301,48 @@ fn carry_out(
     }
     tracing::info!("removals durable");
     failpoint::hit("synced", 0)?;
-    // What to write, read again from the plan's copy (on every core: tens of thousands of
-    // edits).
-    let mut written = Vec::with_capacity(originals.len());
-    for chunk in crate::par::map_chunks(originals, crate::par::cores(), |chunk| {
-        let mut edits = loaded.edits();
-        chunk
-            .iter()
-            .map(|original| {
-                let e = edits.get(original.index)?;
-                Ok(durable::FileWrite {
-                    target: root.join(&e.path),
-                    bytes: e.after_bytes().expect("validated").into_owned().into(),
-                    perms: Perms {
-                        mode: e.mode,
-                        uid: original.entry.uid,
-                        gid: original.entry.gid,
-                    },
-                    mtime_ns: None,
-                })
-            })
-            .collect::<Result<Vec<_>, ApplyError>>()
-    }) {
-        written.extend(chunk?);
-    }
-    for w in &written {
-        touched_dirs.insert(parent(&w.target));
+    // What to write, read again from the plan's copy as each file is written (on every
+    // core: tens of thousands of edits, never all held).
+    for o in originals {
+        touched_dirs.insert(parent(&root.join(m.changes[o.index].path())));
     }
     journal.append(
         Event::Writing {
-            files: written.len(),
+            files: originals.len(),
         },
         true,
     )?;
-    let metas = durable::write_files(
+    let written = durable::write_files(
         root,
         "apply",
-        &written,
+        originals.len(),
+        || loaded.edits(),
+        |edits, n| {
+            let original = &originals[n];
+            let e = edits.get(original.index)?;
+            Ok(durable::FileWrite {
+                target: root.join(&e.path),
+                bytes: e.after_bytes().expect("validated").into_owned().into(),
+                perms: Perms {
+                    mode: e.mode,
+                    uid: original.entry.uid,
+                    gid: original.entry.gid,
+                },
+                mtime_ns: None,
+            })
+        },
         durable::Points {
             written: "written",
             synced: "written-synced",
         },
     )?;
     let files_edited = written.len();
-    // What was written is on disk now; the `after` snapshot needs only the metadata.
-    drop(written);
     tracing::info!(files = files_edited, "files written and durable");
     let dirs: Vec<PathBuf> = touched_dirs.into_iter().collect();
-    let known: std::collections::HashMap<&str, &std::fs::Metadata> = originals
+    let known: std::collections::HashMap<&str, &Entry> = originals
         .iter()
-        .zip(&metas)
-        .map(|(o, meta)| (m.changes[o.index].path(), meta))
+        .zip(&written)
+        .map(|(o, entry)| (m.changes[o.index].path(), entry))
         .collect();
 
     let path = backup.snapshot_after();
@@ -432,21 +424,21 @@ fn remove_one(
 fn save_originals(
     backup: &Backup,
     snapshot: Snapshot,
-    originals: &mut [Original],
+    root: &Path,
+    m: &crate::plan::Manifest,
+    originals: &[Original],
 ) -> Result<(Event, Snapshot), ApplyError> {
-    let mut pack = Originals::default();
-    for o in originals {
-        if let Some(bytes) = o.bytes.take() {
-            pack.add(&bytes);
-        }
-    }
-    let mut written = pack.write(backup)?;
+    let pack = save_pack(backup, root, m, originals)?;
     tracing::info!(files = pack.len(), "originals written");
     failpoint::hit("original", 0)?;
     let snap_path = backup.snapshot_before();
     let snapshot_sha256 = snapshot.write(&snap_path)?;
-    written.push(snap_path);
-    written.push(backup.root.clone());
+    let written = [
+        backup.originals_pack(),
+        pack.write_index(backup)?,
+        snap_path,
+        backup.root.clone(),
+    ];
     durable::sync_filesystem(&backup.root, &written)?;
     Ok((
         Event::BackedUp {
@@ -455,6 +447,57 @@ fn save_originals(
         },
         snapshot,
     ))
+}
+
+/// Writes `originals.pack`: each original read again, in the plan's order, and checked
+/// against the plan once more (nothing has changed in the store yet: a file that changed
+/// since the check stops apply here, as the check would have).
+fn save_pack(
+    backup: &Backup,
+    root: &Path,
+    m: &crate::plan::Manifest,
+    originals: &[Original],
+) -> Result<backup::PackWriter, ApplyError> {
+    use std::io::Write as _;
+    let copies = check::Copies::of(m);
+    let mut pack = backup::PackWriter::default();
+    let mut failed = None;
+    let path = backup.originals_pack();
+    let written = durable::write_new_with(&path, durable::own_perms(0o600), |file| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+        for o in originals.iter().filter(|o| o.len.is_some()) {
+            let Change::Edit(e) = &m.changes[o.index] else {
+                unreachable!("originals are of edits")
+            };
+            let from = check::original_path(root, &copies, o.index, &e.path);
+            match read_original(&from, e) {
+                Ok(bytes) => pack.add(&mut w, &bytes)?,
+                Err(err) => {
+                    failed = Some(err);
+                    return Err(std::io::Error::other("an original could not be saved"));
+                }
+            }
+        }
+        w.flush()
+    });
+    if let Some(err) = failed {
+        return Err(err);
+    }
+    written?;
+    Ok(pack)
+}
+
+/// The bytes of the file at `from` that edit `e` changes, as the plan has them before.
+fn read_original(from: &Path, e: &crate::plan::Edit) -> Result<Vec<u8>, ApplyError> {
+    let found = match check::read_before(from, e)? {
+        Ok(Some((_, bytes))) => return Ok(bytes),
+        Ok(None) => super::error::Found::Gone,
+        Err(found) => found,
+    };
+    Err(ApplyError::Drift(vec![super::error::Mismatch {
+        path: e.path.clone(),
+        found,
+    }]))
 }
 
 /// A backup directory given again: fine if new or empty; done already if it holds this very
@@ -546,8 +589,8 @@ fn check_space(
     let mut backup_need = loaded.len + snapshot_estimate * 2 + MARGIN;
     backup_need += originals
         .iter()
-        .filter_map(|o| o.bytes.as_ref())
-        .map(|b| b.len() as u64 + 4096)
+        .filter_map(|o| o.len)
+        .map(|len| len + 4096)
         .sum::<u64>();
     if how == How::Copy {
         backup_need += m

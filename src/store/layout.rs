@@ -410,7 +410,9 @@ fn read_stream(
         return Err(StoreError::NotADirectory { path: obs, kind });
     }
     if obs_kind == Some(FileKind::Directory) {
-        for (consumer, consumer_path) in dir_entries(&obs)? {
+        let entries = dir_entries(&obs)?;
+        consumers.reserve_exact(entries.len());
+        for (consumer, consumer_path) in entries {
             let crel = format!("{rel}/{CONSUMERS_DIR}/{consumer}");
             match file::kind_at(&consumer_path) {
                 Some(FileKind::Directory) => {}
@@ -483,6 +485,8 @@ fn read_stream(
         None => Err(IndexError::Missing),
     };
     let state_stale = state.is_ok() && index_is_stale(&msgs, &index)?;
+    // Thousands of streams: kept, so none larger than it is.
+    consumers.shrink_to_fit();
     Ok(Stream {
         dir_name: name.into(),
         name: stream_name,

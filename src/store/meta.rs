@@ -105,7 +105,7 @@ pub struct MetaFile {
     /// A `meta.key` sits beside it: the bytes are sealed.
     pub encrypted: bool,
     /// For an encrypted file the keys opened: its asset key and the plaintext JSON.
-    pub sealed: Option<Sealed>,
+    pub sealed: Option<Box<Sealed>>,
 }
 
 /// An encrypted `meta.inf`, opened.
@@ -149,7 +149,7 @@ impl MetaFile {
                 match u.keys.open_meta(u.account, u.context, &meta_key, &bytes) {
                     Ok((key, plain)) => {
                         let content = parse(plain.as_slice().into(), asset);
-                        sealed = Some(Sealed { asset: key, plain });
+                        sealed = Some(Box::new(Sealed { asset: key, plain }));
                         content
                     }
                     Err(why) => MetaContent::Unopened(why),
