@@ -891,12 +891,15 @@ fn check_edit(
     })
 }
 
+/// A file as read: its metadata and bytes.
+pub type Read = (std::fs::Metadata, Vec<u8>);
+
 /// The file at `path` that edit `e` changes, as the plan has it before: its metadata and
 /// bytes, or `None` when it does not exist and must not; otherwise what is found instead.
 pub fn read_before(
     path: &Path,
     e: &crate::plan::Edit,
-) -> Result<Result<Option<(std::fs::Metadata, Vec<u8>)>, Found>, ApplyError> {
+) -> Result<Result<Option<Read>, Found>, ApplyError> {
     Ok(match crate::store::file::read_regular(path) {
         Err(err) if err.is_not_found() => match e.before_sha256 {
             Some(_) => Err(Found::Gone),
