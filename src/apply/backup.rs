@@ -277,77 +277,6 @@ impl Snapshot {
         })
     }
 
-    /// Writes the `after` snapshot, the store once `m` is carried out, as a new file at
-    /// `path` (not synced) and returns its SHA-256. It is this `before` snapshot merged, as
-    /// it is written, with a `stat` of each entry apply changed (`dirs`: the directories
-    /// whose entries it renamed; `known`: files whose metadata apply has already, by path),
-    /// rather than a second walk of the whole store or a second listing in memory.
-    pub fn write_after(
-        &self,
-        root: &Path,
-        m: &Manifest,
-        dirs: &[PathBuf],
-        known: &std::collections::HashMap<&str, &Entry>,
-        path: &Path,
-    ) -> Result<String, ApplyError> {
-        let removed: Vec<String> = m
-            .changes
-            .iter()
-            .filter(|c| matches!(c, Change::Remove(_)))
-            .map(|c| c.path().to_string())
-            .collect();
-        let gone = |p: &str| {
-            removed
-                .iter()
-                .any(|r| p == r || (p.starts_with(r.as_str()) && p.as_bytes()[r.len()] == b'/'))
-        };
-        // What apply changed, by path.
-        let mut entries: std::collections::BTreeMap<String, Entry> = Default::default();
-        // A directory copied in: every entry of it.
-        for c in &m.changes {
-            let Change::Copy(c) = c else { continue };
-            let dest = root.join(&c.path);
-            entries.insert(c.path.clone(), Entry::stat(&dest, c.path.clone())?);
-            for e in crate::store::tree::list(&dest)? {
-                let rel = format!("{}/{}", c.path, e.path);
-                entries.insert(rel.clone(), Entry { path: rel, ..e });
-            }
-        }
-        let edited = m.changes.iter().filter_map(|c| match c {
-            Change::Edit(_) | Change::Mkdir(_) => Some(c.path().to_string()),
-            Change::Remove(_) | Change::Copy(_) => None,
-        });
-        let dirs = dirs
-            .iter()
-            .filter_map(|d| d.strip_prefix(root).ok())
-            .map(|d| d.to_string_lossy().into_owned())
-            .filter(|d| !d.is_empty());
-        for rel in edited.chain(dirs) {
-            let entry = match known.get(rel.as_str()) {
-                Some(known) => Entry {
-                    path: rel.clone(),
-                    ..(*known).clone()
-                },
-                None => Entry::stat(&root.join(&rel), rel.clone())?,
-            };
-            entries.insert(rel, entry);
-        }
-        // Merged into the (sorted) entries of `before`: a changed entry takes the place of
-        // the one at its path.
-        let mut changed = entries.into_values().peekable();
-        let mut before = self.entries.iter().filter(|e| !gone(&e.path)).peekable();
-        let merged = std::iter::from_fn(|| match (before.peek(), changed.peek()) {
-            (Some(b), Some(c)) if c.path < b.path => changed.next().map(Cow::Owned),
-            (Some(b), Some(c)) if c.path == b.path => {
-                before.next();
-                changed.next().map(Cow::Owned)
-            }
-            (Some(_), _) => before.next().map(Cow::Borrowed),
-            (None, _) => changed.next().map(Cow::Owned),
-        });
-        write_snapshot(path, &self.store, crate::clock::now(), merged)
-    }
-
     /// Writes the snapshot as a new file (not synced), serialized straight into it, and
     /// returns its SHA-256.
     pub fn write(&self, path: &Path) -> Result<String, ApplyError> {
@@ -400,6 +329,126 @@ impl Snapshot {
             .filter(|name| !name.contains('/'))
             .collect()
     }
+}
+
+/// Writes the `after` snapshot, the store once `m` is carried out, as a new file at
+/// `path` (not synced), and returns its SHA-256. It is the `before` snapshot (the file at
+/// `before`, which must hash to `before_sha256`), merged as it is read and written with a
+/// `stat` of each entry apply changed (`dirs`: the directories whose entries it renamed;
+/// `known`: files whose metadata apply has already, by path): no second walk of the whole
+/// store, and no listing of it in memory.
+pub fn write_after(
+    before: &Path,
+    before_sha256: &str,
+    root: &Path,
+    m: &Manifest,
+    dirs: &[PathBuf],
+    known: &std::collections::HashMap<&str, &Entry>,
+    path: &Path,
+) -> Result<String, ApplyError> {
+    /// A changed entry: its metadata at hand, or to be read when it is written.
+    enum Now<'k> {
+        Known(&'k Entry),
+        Listed(Entry),
+        Stat,
+    }
+    let removed: Vec<&str> = m
+        .changes
+        .iter()
+        .filter(|c| matches!(c, Change::Remove(_)))
+        .map(Change::path)
+        .collect();
+    let gone = |p: &str| {
+        removed
+            .iter()
+            .any(|r| p == *r || (p.starts_with(r) && p.as_bytes()[r.len()] == b'/'))
+    };
+    // What apply changed, by path.
+    let mut changed: Vec<(Cow<'_, str>, Now<'_>)> = Vec::new();
+    // A directory copied in: every entry of it.
+    for c in &m.changes {
+        let Change::Copy(c) = c else { continue };
+        let dest = root.join(&c.path);
+        let top = Entry::stat(&dest, c.path.clone())?;
+        changed.push((Cow::Borrowed(c.path.as_str()), Now::Listed(top)));
+        for e in crate::store::tree::list(&dest)? {
+            let rel = format!("{}/{}", c.path, e.path);
+            changed.push((Cow::Owned(rel), Now::Listed(e)));
+        }
+    }
+    for c in &m.changes {
+        if let Change::Edit(_) | Change::Mkdir(_) = c {
+            let now = known.get(c.path()).map_or(Now::Stat, |k| Now::Known(k));
+            changed.push((Cow::Borrowed(c.path()), now));
+        }
+    }
+    for d in dirs {
+        let Ok(rel) = d.strip_prefix(root) else {
+            continue;
+        };
+        let rel = rel.to_string_lossy().into_owned();
+        if !rel.is_empty() {
+            changed.push((Cow::Owned(rel), Now::Stat));
+        }
+    }
+    // In path order, each path once (the first: listed or known before read).
+    changed.sort_by(|a, b| a.0.cmp(&b.0));
+    changed.dedup_by(|later, first| later.0 == first.0);
+    let mut failed = None;
+    let mut now = |(rel, now): (Cow<'_, str>, Now<'_>)| -> Option<Entry> {
+        let path = rel.into_owned();
+        match now {
+            Now::Known(k) => Some(Entry { path, ..k.clone() }),
+            Now::Listed(e) => Some(Entry { path, ..e }),
+            Now::Stat => match Entry::stat(&root.join(&path), path) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    failed = Some(ApplyError::from(e));
+                    None
+                }
+            },
+        }
+    };
+    // The `before` entries come from a reader thread, a few thousand at a time.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Entry>(4096);
+    let (read, written) = std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            read_each(before, "before", Some(before_sha256), &mut |e| {
+                // The writer stopped (its error is reported): the rest is only read.
+                let _ = tx.send(e);
+            })
+        });
+        // Merged: a changed entry takes the place of the one at its path.
+        let mut changed = changed.into_iter().peekable();
+        let mut before = rx.into_iter().filter(|e| !gone(&e.path)).peekable();
+        let merged = std::iter::from_fn(|| match (before.peek(), changed.peek()) {
+            (Some(b), Some(c)) if *c.0 < *b.path => changed.next().and_then(&mut now),
+            (Some(b), Some(c)) if *c.0 == *b.path => {
+                before.next();
+                changed.next().and_then(&mut now)
+            }
+            (Some(_), _) => before.next(),
+            (None, _) => changed.next().and_then(&mut now),
+        })
+        .map(Cow::Owned);
+        let written = write_snapshot(
+            path,
+            &root.display().to_string(),
+            crate::clock::now(),
+            merged,
+        );
+        (
+            reader.join().expect("the snapshot reader panicked"),
+            written,
+        )
+    });
+    drop(now);
+    let outcome = failed.map_or(read.map(|_| ()), Err).and(written);
+    if outcome.is_err() {
+        // Cut short: no `after` snapshot rather than part of one.
+        let _ = std::fs::remove_file(path);
+    }
+    outcome
 }
 
 /// Writes a snapshot of `store` taken at `taken_at` with `entries` (sorted by path) as a

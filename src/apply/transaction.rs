@@ -138,7 +138,8 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         },
     )?;
     failpoint::hit("begin", 0)?;
-    let (saved, before) = match save_originals(&backup, snapshot, &root, m, &originals) {
+    // The `before` snapshot is in the backup from here on, and read from there.
+    let saved = match save_originals(&backup, snapshot, &root, m, &originals) {
         Ok(saved) => saved,
         Err(e) => {
             // The store is untouched; recording that is a courtesy that may fail too.
@@ -152,6 +153,14 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
             return Err(e);
         }
     };
+    let Event::BackedUp {
+        snapshot_sha256: before,
+        ..
+    } = &saved
+    else {
+        unreachable!("save_originals says it backed up")
+    };
+    let before = before.clone();
     journal.append(saved, true)?;
     tracing::info!("originals and snapshot saved and durable");
     failpoint::hit("backed-up", 0)?;
@@ -207,7 +216,7 @@ fn carry_out(
     root: &Path,
     backup: &Backup,
     originals: &[Original],
-    before: &Snapshot,
+    before_sha256: &str,
     how: How,
     journal: &mut Journal,
 ) -> Result<Outcome, ApplyError> {
@@ -346,7 +355,15 @@ fn carry_out(
         .collect();
 
     let path = backup.snapshot_after();
-    let sha = before.write_after(root, m, &dirs, &known, &path)?;
+    let sha = backup::write_after(
+        &backup.snapshot_before(),
+        before_sha256,
+        root,
+        m,
+        &dirs,
+        &known,
+        &path,
+    )?;
     durable::sync_each(&[path, backup.root.clone()])?;
     journal.append(
         Event::Applied {
@@ -417,17 +434,15 @@ fn remove_one(
 }
 
 /// Saves every original once, content-addressed in one pack, and the `before` snapshot;
-/// makes them durable together.
-///
-/// Each original's bytes move into the pack: from here on no [`Original`] holds its
-/// bytes (`bytes` is `None`), the backup does.
+/// makes them durable together. The snapshot is let go: from here on it is read from the
+/// backup (see [`backup::write_after`]).
 fn save_originals(
     backup: &Backup,
     snapshot: Snapshot,
     root: &Path,
     m: &crate::plan::Manifest,
     originals: &[Original],
-) -> Result<(Event, Snapshot), ApplyError> {
+) -> Result<Event, ApplyError> {
     let pack = save_pack(backup, root, m, originals)?;
     tracing::info!(files = pack.len(), "originals written");
     failpoint::hit("original", 0)?;
@@ -440,13 +455,10 @@ fn save_originals(
         backup.root.clone(),
     ];
     durable::sync_filesystem(&backup.root, &written)?;
-    Ok((
-        Event::BackedUp {
-            originals: pack.len(),
-            snapshot_sha256,
-        },
-        snapshot,
-    ))
+    Ok(Event::BackedUp {
+        originals: pack.len(),
+        snapshot_sha256,
+    })
 }
 
 /// Writes `originals.pack`: each original read again, in the plan's order, and checked
