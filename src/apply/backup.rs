@@ -442,7 +442,6 @@ pub fn write_after(
             written,
         )
     });
-    drop(now);
     let outcome = failed.map_or(read.map(|_| ()), Err).and(written);
     if outcome.is_err() {
         // Cut short: no `after` snapshot rather than part of one.
