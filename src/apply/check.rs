@@ -679,8 +679,9 @@ pub struct Original {
     /// Its length; `None`: the file does not exist yet. Its bytes are not held: apply reads
     /// them again into the backup, checked against the plan once more.
     pub len: Option<u64>,
-    /// Its metadata, or for a new file, its parent directory's (for the owner).
-    pub entry: Entry,
+    /// Its owner (uid, gid), or for a new file its parent directory's: what the file is
+    /// written with.
+    pub owner: (u32, u32),
 }
 
 /// What [`against_store`] found; directories to remove are checked once the store's
@@ -880,13 +881,16 @@ fn check_edit(
             Ok(Original {
                 index,
                 len: None,
-                entry: Entry::stat(parent, String::new())?,
+                owner: {
+                    let parent = Entry::stat(parent, String::new())?;
+                    (parent.uid, parent.gid)
+                },
             })
         }
         Ok(Some((meta, bytes))) => Ok(Original {
             index,
             len: Some(bytes.len() as u64),
-            entry: Entry::from_metadata(&meta, e.path.clone()),
+            owner: (meta.uid(), meta.gid()),
         }),
     })
 }

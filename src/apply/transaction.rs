@@ -334,8 +334,8 @@ fn carry_out(
                 bytes: e.after_bytes().expect("validated").into_owned().into(),
                 perms: Perms {
                     mode: e.mode,
-                    uid: original.entry.uid,
-                    gid: original.entry.gid,
+                    uid: original.owner.0,
+                    gid: original.owner.1,
                 },
                 mtime_ns: None,
             })

@@ -194,21 +194,25 @@ pub(crate) fn summary(plan: &Plan, out: Option<&PathBuf>) -> String {
     }
     // Thousands of streams can mean thousands of warnings: a screenful, counted by kind.
     const WARNINGS_LISTED: usize = 20;
-    for w in m.warnings.iter().take(WARNINGS_LISTED) {
-        text.push_str(&format!("warning: {}\n", w.message));
-    }
-    if m.warnings.len() > WARNINGS_LISTED {
-        let mut by_code: std::collections::BTreeMap<&str, usize> = Default::default();
-        for w in &m.warnings[WARNINGS_LISTED..] {
+    // Counted as they are made: thousands are never all held.
+    let mut count = 0;
+    let mut by_code: std::collections::BTreeMap<&str, usize> = Default::default();
+    plan.each_warning(&mut |w| {
+        if count < WARNINGS_LISTED {
+            text.push_str(&format!("warning: {}\n", w.message));
+        } else {
             *by_code.entry(w.code.as_str()).or_default() += 1;
         }
+        count += 1;
+    });
+    if count > WARNINGS_LISTED {
         let counts: Vec<String> = by_code
             .iter()
             .map(|(code, n)| format!("{} {code}", thousands(*n)))
             .collect();
         text.push_str(&format!(
             "warning: ... and {} more ({}; see the manifest's `warnings`)\n",
-            thousands(m.warnings.len() - WARNINGS_LISTED),
+            thousands(count - WARNINGS_LISTED),
             counts.join(", ")
         ));
     }

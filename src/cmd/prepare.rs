@@ -42,39 +42,14 @@ pub struct PrepareArgs {
 }
 
 pub fn run(args: PrepareArgs) -> Result<(), Error> {
-    let opened = args.planning.open(&args.store)?;
-    let plan = opened.plan(&args.planning)?;
-    if args.dry_run {
-        if args.json {
-            super::output::write_manifest(None, &plan)?;
-        } else {
-            dry_run(&plan).map_err(Error::Stdout)?;
-        }
-        crate::term::eprint(&super::plan::summary(&plan, None));
-        crate::term::eprintln("dry run: nothing was changed");
-        return args.planning.check_complete(plan.head());
-    }
-    crate::term::eprint(&super::plan::summary(&plan, None));
-    args.planning.check_complete(plan.head())?;
-    if plan.is_empty() {
+    let planned = std::thread::scope(|s| {
+        s.spawn(|| plan_into_file(&args))
+            .join()
+            .expect("planning panicked")
+    })?;
+    let Some(file) = planned else {
         return Ok(());
-    }
-    // The plan is written to a file and applied from it exactly as `apply` applies one
-    // (which keeps its copy in the backup): the plan's edits are made as they are written
-    // and never held, and apply holds only what it needs of them.
-    let file = plan_file(&opened.store.root, args.backup_dir.as_deref())?;
-    {
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, file.as_file());
-        plan.write_to(&mut w)
-            .and_then(|_| std::io::Write::flush(&mut w))
-            .map_err(|source| Error::Write {
-                path: file.path().to_path_buf(),
-                source,
-            })?;
-    }
-    // Planning's store model is gone: give its memory back before apply takes its own.
-    drop(plan);
-    drop(opened);
+    };
     crate::memory::release_free_memory();
     let loaded = check::read_plan(file.path())?;
     let derived = super::apply::derive(args.node_config.as_deref(), &loaded.manifest)?;
@@ -86,6 +61,41 @@ pub fn run(args: PrepareArgs) -> Result<(), Error> {
     )?;
     drop(file);
     super::apply::report(&outcome, &loaded, args.json, derived)
+}
+
+/// Plans, and (but with --dry-run, or when nothing is to change) writes the plan to a new
+/// file.
+fn plan_into_file(args: &PrepareArgs) -> Result<Option<tempfile::NamedTempFile>, Error> {
+    let opened = args.planning.open(&args.store)?;
+    let plan = opened.plan(&args.planning)?;
+    if args.dry_run {
+        if args.json {
+            super::output::write_manifest(None, &plan)?;
+        } else {
+            dry_run(&plan).map_err(Error::Stdout)?;
+        }
+        crate::term::eprint(&super::plan::summary(&plan, None));
+        crate::term::eprintln("dry run: nothing was changed");
+        return args.planning.check_complete(plan.head()).map(|()| None);
+    }
+    crate::term::eprint(&super::plan::summary(&plan, None));
+    args.planning.check_complete(plan.head())?;
+    if plan.is_empty() {
+        return Ok(None);
+    }
+    // The plan is written to a file and applied from it exactly as `apply` applies one
+    // (which keeps its copy in the backup): the plan's edits are made as they are written
+    // and never held, and apply holds only what it needs of them.
+    let file = plan_file(&opened.store.root, args.backup_dir.as_deref())?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, file.as_file());
+    plan.write_to(&mut w)
+        .and_then(|_| std::io::Write::flush(&mut w))
+        .map_err(|source| Error::Write {
+            path: file.path().to_path_buf(),
+            source,
+        })?;
+    drop(w);
+    Ok(Some(file))
 }
 
 /// A new file for the plan, removed when dropped: beside the backup directory (on its

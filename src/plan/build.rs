@@ -237,8 +237,9 @@ pub fn plan_read<'s>(
             .filter(|c| matches!(c, Change::Edit(_)))
             .count();
 
-    let mut warnings = report::warnings(store);
-    warnings.extend(report::inventory_warnings(&inventory));
+    // The store's own warnings (one or two per stream at worst) are made again when the
+    // plan is written, after the others (see [`Plan::warnings`]).
+    let mut warnings = report::inventory_warnings(&inventory);
     warnings.extend(recreated.warnings);
     warnings.extend(std::mem::take(&mut tail_changes.warnings));
     warnings.extend(tails.problems.iter().map(|p| Warning {
@@ -272,14 +273,11 @@ pub fn plan_read<'s>(
         );
         // The Raft directory was listed when the store was read; the account directory
         // around it holds nothing else.
-        let listing = if tree_path == raft.dir {
-            raft.listing.clone()
+        let tree = if tree_path == raft.dir {
+            raft.tree.clone()
         } else {
-            let name = raft.dir.rsplit('/').next().unwrap_or_default().to_string();
-            let entry = crate::store::tree::Entry::stat(&store.abs(&raft.dir), name)?;
-            crate::store::tree::nested(entry, &raft.listing)
+            raft.tree_in_account.clone()
         };
-        let tree = crate::store::tree::summarize_entries(&listing)?;
         summary.bytes_removed += tree.bytes;
         summary.dirs_removed += 1;
         changes.push(Change::Remove(Remove::new(tree_path, reason, tree)));
@@ -298,7 +296,7 @@ pub fn plan_read<'s>(
         warnings,
         changes,
     };
-    Ok(Plan::new(head, metas))
+    Ok(Plan::new(head, metas, store))
 }
 
 /// Whose `meta.inf` it is, for the reason given.

@@ -106,18 +106,25 @@ pub struct Manifest {
 impl Manifest {
     /// The manifest as `plan` writes it, byte for byte (see [`write_parts`]).
     pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
-        write_parts(w, self, self.changes.iter().map(Cow::Borrowed))
+        write_parts(
+            w,
+            self,
+            &|each| self.warnings.iter().cloned().for_each(each),
+            self.changes.iter().map(Cow::Borrowed),
+        )
     }
 }
 
 /// Writes a manifest as `plan` does, byte for byte: pretty JSON (two spaces) and a newline.
-/// The fields come from `head`, except `changes`, which come one at a time from `changes`:
-/// thousands of streams' edits are tens of megabytes, made as they are written rather than
-/// held (see [`crate::plan::Plan`]). The bytes are those of `serde_json::to_writer_pretty`
+/// The fields come from `head`, but `warnings` and `changes`, which come one at a time
+/// from `warnings` (handing each to the function it is given) and `changes`: thousands of
+/// streams' edits are tens of megabytes, and their warnings several, made as they are
+/// written rather than held (see [`crate::plan::Plan`]). The bytes are those of `serde_json::to_writer_pretty`
 /// on the whole manifest; the one writer of the format, whatever holds the changes.
 pub fn write_parts<'c>(
     w: &mut impl std::io::Write,
     head: &Manifest,
+    warnings: Warnings<'_>,
     changes: impl Iterator<Item = Cow<'c, Change>>,
 ) -> std::io::Result<()> {
     // The head ends `"changes": []` and the closing brace: held back, the changes go there.
@@ -127,7 +134,7 @@ pub fn write_parts<'c>(
         tail: Vec::new(),
         keep: END.len(),
     };
-    serde_json::to_writer_pretty(&mut held, &Head::of(head))?;
+    serde_json::to_writer_pretty(&mut held, &Head::of(head, warnings))?;
     assert_eq!(held.tail, END, "`changes` is the manifest's last field");
     let mut buf = Vec::new();
     let mut first = true;
@@ -171,8 +178,31 @@ impl<W: std::io::Write> std::io::Write for HoldBack<W> {
     }
 }
 
-/// A [`Manifest`]'s fields, borrowed, with no changes: what [`write_parts`] writes before
-/// them. Field for field as `Manifest` serializes (the destructuring in [`Head::of`] fails to
+/// Hands each warning of a manifest to the function it is given, in order.
+pub type Warnings<'a> = &'a dyn Fn(&mut dyn FnMut(Warning));
+
+/// [`Warnings`] serialized as a JSON array, each as it comes.
+struct Each<'a>(Warnings<'a>);
+
+impl Serialize for Each<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        let mut seq = s.serialize_seq(None)?;
+        let mut failed = None;
+        (self.0)(&mut |w| {
+            if failed.is_none() {
+                failed = seq.serialize_element(&w).err();
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => seq.end(),
+        }
+    }
+}
+
+/// A [`Manifest`]'s fields, borrowed, with `warnings` given and no changes: what
+/// [`write_parts`] writes before them. Field for field as `Manifest` serializes (the destructuring in [`Head::of`] fails to
 /// compile when a field is added there and not here).
 #[derive(Serialize)]
 struct Head<'a> {
@@ -188,12 +218,12 @@ struct Head<'a> {
     tail: Option<&'a super::tail::TailPlan>,
     #[serde(skip_serializing_if = "Option::is_none")]
     survivors: Option<&'a super::survivors::Survivors>,
-    warnings: &'a [Warning],
+    warnings: Each<'a>,
     changes: [(); 0],
 }
 
 impl<'a> Head<'a> {
-    fn of(m: &'a Manifest) -> Head<'a> {
+    fn of(m: &'a Manifest, warnings: Warnings<'a>) -> Head<'a> {
         let Manifest {
             schema,
             schema_version,
@@ -204,7 +234,7 @@ impl<'a> Head<'a> {
             inventory,
             tail,
             survivors,
-            warnings,
+            warnings: _,
             changes: _,
         } = m;
         Head {
@@ -217,7 +247,7 @@ impl<'a> Head<'a> {
             inventory: inventory.as_ref(),
             tail: tail.as_ref(),
             survivors: survivors.as_ref(),
-            warnings,
+            warnings: Each(warnings),
             changes: [],
         }
     }

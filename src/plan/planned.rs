@@ -9,18 +9,21 @@
 use std::borrow::Cow;
 
 use super::build::MetaEdit;
-use super::manifest::{Change, Manifest};
+use super::manifest::{Change, Manifest, Warning};
 
 /// A plan: [`Plan::changes`] are the metadata edits, then the head's own `changes`.
 #[derive(Debug)]
 pub struct Plan<'s> {
     head: Manifest,
     metas: Vec<MetaEdit<'s>>,
+    /// The store planned, whose warnings come before the head's own (see
+    /// [`Plan::warnings`]).
+    store: Option<&'s crate::store::Store>,
 }
 
 /// How many metadata files are made at once: enough to keep every core busy, few enough
 /// that their text is a megabyte or so.
-const BATCH: usize = 1024;
+const BATCH: usize = 256;
 
 /// How many changes of each kind a plan has.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,8 +35,16 @@ pub struct Kinds {
 }
 
 impl<'s> Plan<'s> {
-    pub(super) fn new(head: Manifest, metas: Vec<MetaEdit<'s>>) -> Plan<'s> {
-        Plan { head, metas }
+    pub(super) fn new(
+        head: Manifest,
+        metas: Vec<MetaEdit<'s>>,
+        store: &'s crate::store::Store,
+    ) -> Plan<'s> {
+        Plan {
+            head,
+            metas,
+            store: Some(store),
+        }
     }
 
     /// A plan whose changes are all made already (several survivors).
@@ -41,13 +52,31 @@ impl<'s> Plan<'s> {
         Plan {
             head: manifest,
             metas: Vec::new(),
+            store: None,
         }
     }
 
-    /// Everything but the changes: its `changes` are only the last of them (use
-    /// [`Plan::changes`]).
+    /// Everything but the changes and warnings: its `changes` are only the last of them
+    /// (use [`Plan::changes`]), its `warnings` only the last of them (use
+    /// [`Plan::warnings`]).
     pub fn head(&self) -> &Manifest {
         &self.head
+    }
+
+    /// Every warning: the store's (made again each time: thousands at thousands of
+    /// streams, never held), then what planning found.
+    pub fn warnings(&self) -> Vec<Warning> {
+        let mut all = Vec::new();
+        self.each_warning(&mut |w| all.push(w));
+        all
+    }
+
+    /// [`Plan::warnings`], each handed to `each` as it is made.
+    pub fn each_warning(&self, each: &mut dyn FnMut(Warning)) {
+        if let Some(store) = self.store {
+            crate::store::report::each_warning(store, each);
+        }
+        self.head.warnings.iter().cloned().for_each(each);
     }
 
     /// How many changes there are.
@@ -109,14 +138,21 @@ impl<'s> Plan<'s> {
     /// Writes the manifest, byte for byte as [`Manifest::write_to`] writes
     /// [`Plan::into_manifest`], its changes made as they are written.
     pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
-        super::manifest::write_parts(w, &self.head, self.changes())
+        super::manifest::write_parts(
+            w,
+            &self.head,
+            &|each| self.each_warning(each),
+            self.changes(),
+        )
     }
 
     /// The manifest, every change made and held.
     pub fn into_manifest(self) -> Manifest {
         let changes: Vec<Change> = self.changes().map(Cow::into_owned).collect();
+        let warnings = self.warnings();
         Manifest {
             changes,
+            warnings,
             ..self.head
         }
     }

@@ -99,9 +99,11 @@ pub struct RaftState {
     /// Relative to the store_dir, e.g. `jetstream/$SYS/_js_`.
     pub dir: String,
     pub groups: Vec<RaftGroup>,
-    /// Every entry under `dir`, by metadata (one walk, shared by the group sizes and the
-    /// removal's fingerprint).
-    pub listing: Vec<tree::Entry>,
+    /// What is under `dir`, by metadata, for its removal (one walk, shared with the group
+    /// sizes; the listing itself is not kept).
+    pub tree: TreeSummary,
+    /// The same of the account directory, were `_js_` all it holds.
+    pub tree_in_account: TreeSummary,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -330,10 +332,14 @@ fn read_account(
                         size,
                     });
                 }
+                let tree = tree::summarize_entries(&listing)?;
+                let top = tree::Entry::stat(&entry_path, RAFT_DIR.to_string())?;
+                let tree_in_account = tree::summarize_nested(&top, &listing);
                 account.raft = Some(RaftState {
                     dir: rel,
                     groups,
-                    listing,
+                    tree,
+                    tree_in_account,
                 });
             }
             _ => account.other_entries.push(entry),

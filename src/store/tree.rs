@@ -133,9 +133,21 @@ pub fn summarize_excluding(dir: &Path, exclude: &[String]) -> Result<TreeSummary
 
 /// The summary of a listing (see [`list`]).
 pub fn summarize_entries(entries: &[Entry]) -> Result<TreeSummary, StoreError> {
+    Ok(summarize_each(entries.iter().map(|e| ("", e))))
+}
+
+/// [`summarize_entries`] of [`nested`]`(entry, listing)`, without making that listing.
+pub fn summarize_nested(entry: &Entry, listing: &[Entry]) -> TreeSummary {
+    let prefix = format!("{}/", entry.path);
+    let under = listing.iter().map(|e| (prefix.as_str(), e));
+    summarize_each(std::iter::once(("", entry)).chain(under))
+}
+
+/// The summary of entries given as (prefix, entry): the path of each is the two together.
+fn summarize_each<'a>(entries: impl Iterator<Item = (&'a str, &'a Entry)>) -> TreeSummary {
     let mut hasher = Sha256::new();
     let (mut files, mut dirs, mut bytes) = (0, 0, 0);
-    for e in entries {
+    for (prefix, e) in entries {
         match e.kind {
             'd' => dirs += 1,
             _ => {
@@ -144,16 +156,16 @@ pub fn summarize_entries(entries: &[Entry]) -> Result<TreeSummary, StoreError> {
             }
         }
         hasher.update(format!(
-            "{}\0{}\0{}\0{}\0{:o}\n",
+            "{prefix}{}\0{}\0{}\0{}\0{:o}\n",
             e.path, e.kind, e.size, e.mtime_ns, e.mode
         ));
     }
-    Ok(TreeSummary {
+    TreeSummary {
         files,
         dirs,
         bytes,
         fingerprint: format!("sha256:{:x}", hasher.finalize()),
-    })
+    }
 }
 
 /// [`summarize`] of a directory, [`summarize_file`] of anything else (a removed file such as
@@ -227,6 +239,11 @@ mod tests {
             summarize(&dir.path().join("a")).unwrap()
         );
         let a = Entry::stat(&dir.path().join("a"), "a".into()).unwrap();
+        // Summarized nested without making the nested listing: the same.
+        assert_eq!(
+            summarize_nested(&a, &inside(&all, "a")),
+            summarize_entries(&nested(a.clone(), &inside(&all, "a"))).unwrap()
+        );
         let mut rebuilt = nested(a, &inside(&all, "a"));
         rebuilt.push(Entry::stat(&dir.path().join("y"), "y".into()).unwrap());
         assert_eq!(rebuilt, all);

@@ -68,7 +68,7 @@ use super::{ChecksumState, MetaContent, MetaFile, Store};
 mod warnings;
 
 pub use warnings::{
-    checksum_word, inventory_warnings, tail_warnings, warnings, Warning, WarningCode,
+    checksum_word, each_warning, inventory_warnings, tail_warnings, warnings, Warning, WarningCode,
 };
 
 pub const SCHEMA: &str = "js-recover/inspect";

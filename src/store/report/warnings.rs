@@ -170,15 +170,33 @@ impl Warning {
 
 /// Conditions that put data at risk or that a reviewer must know about.
 pub fn warnings(store: &Store) -> Vec<Warning> {
-    let mut out: Vec<Warning> = store
-        .notes
-        .iter()
-        .map(|n| Warning {
-            code: WarningCode::SkippedEntry,
-            path: None,
-            message: n.clone(),
-        })
-        .collect();
+    let mut all = Vec::new();
+    each_warning(store, &mut |w| all.push(w));
+    all
+}
+
+/// Where [`each_warning`] hands each warning.
+struct Sink<'a>(&'a mut dyn FnMut(Warning));
+
+impl Sink<'_> {
+    fn push(&mut self, w: Warning) {
+        (self.0)(w)
+    }
+
+    fn extend(&mut self, ws: impl IntoIterator<Item = Warning>) {
+        ws.into_iter().for_each(|w| self.push(w));
+    }
+}
+
+/// [`warnings`], each handed to `each` as it is found: thousands of streams can have
+/// thousands of them, and a plan writes them without holding them all.
+pub fn each_warning(store: &Store, each: &mut dyn FnMut(Warning)) {
+    let mut out = Sink(each);
+    out.extend(store.notes.iter().map(|n| Warning {
+        code: WarningCode::SkippedEntry,
+        path: None,
+        message: n.clone(),
+    }));
     let keyed: Vec<&str> = store
         .accounts
         .iter()
@@ -310,7 +328,6 @@ pub fn warnings(store: &Store) -> Vec<Warning> {
             }
         }
     }
-    out
 }
 
 /// One warning per asset of the cluster this store lacks, per asset the cluster did not
