@@ -174,29 +174,40 @@ impl PackWriter {
         self.index.is_empty()
     }
 
-    /// Writes the index of the pack as a new file (not synced); returns its path.
+    /// Writes the index of the pack as a new file (not synced), serialized straight into
+    /// it; returns its path.
     pub fn write_index(&self, backup: &Backup) -> Result<PathBuf, ApplyError> {
-        let mut originals: Vec<PackEntry> = self
-            .index
-            .iter()
-            .map(|(sha, (offset, len))| PackEntry {
-                sha256: hex::encode(sha),
-                offset: *offset,
-                len: *len,
-            })
-            .collect();
-        originals.sort_by_key(|e| e.offset);
-        let index = PackIndex {
-            schema: ORIGINALS_SCHEMA.into(),
+        /// [`PackIndex`]'s fields, in its order, the entries made as they are written.
+        #[derive(Serialize)]
+        struct Out<'a> {
+            schema: &'a str,
+            schema_version: u32,
+            originals: Entries<'a>,
+        }
+        struct Entries<'a>(Vec<(&'a [u8; 32], &'a (u64, u64))>);
+        impl Serialize for Entries<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(|(sha, (offset, len))| PackEntry {
+                    sha256: hex::encode(sha),
+                    offset: *offset,
+                    len: *len,
+                }))
+            }
+        }
+        let mut in_order: Vec<_> = self.index.iter().collect();
+        in_order.sort_by_key(|(_, (offset, _))| *offset);
+        let index = Out {
+            schema: ORIGINALS_SCHEMA,
             schema_version: 1,
-            originals,
+            originals: Entries(in_order),
         };
-        durable::write_new(
-            &backup.originals_index(),
-            &serde_json::to_vec(&index).expect("an index always serializes"),
-            own_perms(0o600),
-        )?;
-        Ok(backup.originals_index())
+        let path = backup.originals_index();
+        durable::write_new_with(&path, own_perms(0o600), |file| {
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+            serde_json::to_writer(&mut w, &index)?;
+            std::io::Write::flush(&mut w)
+        })?;
+        Ok(path)
     }
 }
 

@@ -513,12 +513,12 @@ fn make(meta: &MetaFile, fix: Option<&Fix>) -> Vec<Change> {
             None => (None, DEFAULT_FILE_MODE),
         };
         changes.push(Change::Edit(Edit::new(
-            meta.sum_path.clone(),
+            meta.sum_path(),
             sum_reason,
             mode,
             before,
             sum.as_bytes(),
-            diff::unified(&meta.sum_path, before, sum.as_bytes()),
+            diff::unified(&meta.sum_path(), before, sum.as_bytes()),
         )));
     }
     changes

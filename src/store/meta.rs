@@ -98,8 +98,6 @@ pub struct MetaFile {
     pub content: MetaContent,
     /// The name whose SHA-256 keys the checksum.
     pub key_name: String,
-    /// Path of `meta.sum` relative to the store_dir.
-    pub sum_path: String,
     /// `meta.sum` contents and mode, if it exists.
     pub sum: Option<(Vec<u8>, u32)>,
     /// A `meta.key` sits beside it: the bytes are sealed.
@@ -163,11 +161,17 @@ impl MetaFile {
             mode,
             content,
             key_name,
-            sum_path: format!("{rel_dir}/{SUM_FILE}"),
             sum,
             encrypted,
             sealed,
         }))
+    }
+
+    /// Path of `meta.sum` relative to the store_dir (beside `path`; thousands of these are
+    /// held, so made when asked for).
+    pub fn sum_path(&self) -> String {
+        let dir = self.path.strip_suffix(META_FILE).unwrap_or(&self.path);
+        format!("{dir}{SUM_FILE}")
     }
 
     /// The JSON text: the file itself, or its plaintext when it is encrypted and was opened.

@@ -255,7 +255,7 @@ pub fn each_warning(store: &Store, each: &mut dyn FnMut(Warning)) {
         if meta.checksum() != ChecksumState::Ok {
             out.push(Warning::new(
                 WarningCode::ChecksumMismatch,
-                &meta.sum_path,
+                &meta.sum_path(),
                 format!("meta.sum of stream `{name}` is {}: the server skips this stream until it is recomputed", checksum_word(meta.checksum())),
             ));
         }
@@ -322,7 +322,7 @@ pub fn each_warning(store: &Store, each: &mut dyn FnMut(Warning)) {
             if cm.checksum() == ChecksumState::Missing {
                 out.push(Warning::new(
                     WarningCode::ChecksumMismatch,
-                    &cm.sum_path,
+                    &cm.sum_path(),
                     format!("consumer `{}` of stream `{name}` has no meta.sum: the server skips it until one is written", c.name),
                 ));
             }
