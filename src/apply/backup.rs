@@ -166,12 +166,8 @@ impl PackWriter {
     }
 
     /// How many distinct originals are in.
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.index.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
     }
 
     /// Writes the index of the pack as a new file (not synced), serialized straight into
@@ -212,14 +208,6 @@ impl PackWriter {
 }
 
 impl Originals {
-    pub fn len(&self) -> usize {
-        self.index.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
-    }
-
     /// Reads what [`PackWriter`] wrote; a damaged index or pack reads as empty (the
     /// manifest's copies are used instead).
     pub fn read(backup: &Backup) -> Originals {
@@ -405,6 +393,8 @@ pub fn write_after(
     // In path order, each path once (the first: listed or known before read).
     changed.sort_by(|a, b| a.0.cmp(&b.0));
     changed.dedup_by(|later, first| later.0 == first.0);
+    // Ours to remove if the snapshot is cut short.
+    let ours = std::fs::symlink_metadata(path).is_err();
     let mut failed = None;
     let mut now = |(rel, now): (Cow<'_, str>, Now<'_>)| -> Option<Entry> {
         let path = rel.into_owned();
@@ -429,10 +419,12 @@ pub fn write_after(
                 let _ = tx.send(e);
             })
         });
-        // Merged: a changed entry takes the place of the one at its path.
+        // Merged: a changed entry takes the place of the one at its path. The merge owns
+        // the receiving end: once the writer is done (or stopped), it is dropped, and a
+        // reader still sending gets an error rather than waiting for ever.
         let mut changed = changed.into_iter().peekable();
         let mut before = rx.into_iter().filter(|e| !gone(&e.path)).peekable();
-        let merged = std::iter::from_fn(|| match (before.peek(), changed.peek()) {
+        let merged = std::iter::from_fn(move || match (before.peek(), changed.peek()) {
             (Some(b), Some(c)) if *c.0 < *b.path => changed.next().and_then(&mut now),
             (Some(b), Some(c)) if *c.0 == *b.path => {
                 before.next();
@@ -454,7 +446,7 @@ pub fn write_after(
         )
     });
     let outcome = failed.map_or(read.map(|_| ()), Err).and(written);
-    if outcome.is_err() {
+    if outcome.is_err() && ours {
         // Cut short: no `after` snapshot rather than part of one.
         let _ = std::fs::remove_file(path);
     }
@@ -838,5 +830,87 @@ mod snapshot_tests {
             ),
             BackupProblem::SnapshotSchema { version: 9, .. }
         ));
+    }
+}
+
+#[cfg(test)]
+mod after_tests {
+    use super::*;
+
+    fn manifest(store: &Path) -> Manifest {
+        Manifest {
+            schema: crate::plan::manifest::SCHEMA.into(),
+            schema_version: crate::plan::manifest::SCHEMA_VERSION,
+            tool_version: "0".into(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            store: store.display().to_string(),
+            summary: Default::default(),
+            inventory: None,
+            tail: None,
+            survivors: None,
+            warnings: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+
+    /// `write_after` on another thread, given at most a minute: a hang is a failure.
+    fn after_within_a_minute(
+        before: PathBuf,
+        sha: String,
+        root: PathBuf,
+        after: PathBuf,
+    ) -> Result<String, ApplyError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let m = manifest(&root);
+            let known = Default::default();
+            let _ = tx.send(write_after(&before, &sha, &root, &m, &[], &known, &after));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("write_after hung")
+    }
+
+    #[test]
+    fn the_after_snapshot_is_the_before_merged_or_nothing_and_never_hangs() {
+        let dir = tempfile::tempdir().unwrap();
+        // More entries than the reader hands over at once.
+        let entries: Vec<Entry> = (0..10_000)
+            .map(|i| Entry {
+                path: format!("f{i:05}"),
+                kind: 'f',
+                size: i,
+                mtime_ns: 1,
+                mode: 0o100600,
+                uid: 0,
+                gid: 0,
+            })
+            .collect();
+        let before = dir.path().join("before.json");
+        let root = dir.path().join("store");
+        let snap = Snapshot {
+            schema: SNAPSHOT_SCHEMA.into(),
+            schema_version: SNAPSHOT_VERSION,
+            taken_at: chrono::DateTime::UNIX_EPOCH,
+            store: root.display().to_string(),
+            entries,
+        };
+        let sha = snap.write(&before).unwrap();
+        // Nothing changed: the same entries.
+        let after = dir.path().join("after.json");
+        after_within_a_minute(before.clone(), sha.clone(), root.clone(), after.clone()).unwrap();
+        let read = Snapshot::read(&after, "after", None).unwrap();
+        assert_eq!(read.entries, snap.entries);
+        // The writer fails at once (no such directory): an error, promptly, no file.
+        let nowhere = dir.path().join("missing/after.json");
+        assert!(
+            after_within_a_minute(before.clone(), sha.clone(), root.clone(), nowhere.clone())
+                .is_err()
+        );
+        assert!(!nowhere.exists());
+        // The before snapshot changed: refused, and no after snapshot left.
+        let again = dir.path().join("after2.json");
+        let wrong = "0".repeat(64);
+        assert!(after_within_a_minute(before, wrong, root, again.clone()).is_err());
+        assert!(!again.exists());
     }
 }

@@ -279,18 +279,15 @@ impl Loaded {
         use std::io::{Read as _, Write as _};
         let perms = super::durable::own_perms(0o600);
         let mut done = None;
-        match &self.source {
+        let path = match &self.source {
             Source::Held(bytes) => {
                 super::durable::write_new(dest, bytes, perms)?;
                 return Ok((self.len, self.sha256.clone()));
             }
-            Source::File(_) => {}
-        }
+            Source::File(path) => path,
+        };
         // The regular file it was, never a link or FIFO now, and never more than one byte
         // past its length (that is a change already).
-        let Source::File(path) = &self.source else {
-            unreachable!("done above")
-        };
         let from = match crate::store::file::open_regular(path) {
             Ok((from, _)) => from,
             Err(ReadError::NotRegular(_)) => return Err(self.changed()),

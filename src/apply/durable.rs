@@ -209,7 +209,7 @@ fn par_for_each<S>(
 #[derive(Debug)]
 pub struct FileWrite<'a> {
     pub target: PathBuf,
-    /// Borrowed from the manifest or the originals' pack where it can be.
+    /// Borrowed where it can be (rollback: from the originals' pack).
     pub bytes: std::borrow::Cow<'a, [u8]>,
     /// Mode and owner the file must end with (an existing file keeps its inode).
     pub perms: Perms,
@@ -238,7 +238,8 @@ pub struct Points {
 /// keep the original.
 ///
 /// The files are `0..count`, each made by `file` when it is written (with a state of each
-/// thread's own from `init`): tens of thousands of files' bytes are never all held. Returns
+/// thread's own from `init`; `target(n)` is where file `n` goes, for syncing one by one
+/// where `syncfs` is refused): tens of thousands of files' bytes are never all held. Returns
 /// each file's metadata as written (in the order of `0..count`, with no path), so that
 /// callers need not look them up again.
 pub fn write_files<'a, S>(
@@ -247,6 +248,7 @@ pub fn write_files<'a, S>(
     count: usize,
     init: impl Fn() -> S + Sync,
     file: impl Fn(&mut S, usize) -> Result<FileWrite<'a>, ApplyError> + Sync,
+    target: impl Fn(usize) -> PathBuf,
     points: Points,
 ) -> Result<Vec<Entry>, ApplyError> {
     let mut progress = Progress::new(format!("{label}: writing files"), count as u64, false);
@@ -260,11 +262,7 @@ pub fn write_files<'a, S>(
     progress.finish();
     let synced = sync_filesystem_or(root, || {
         // `syncfs` refused: every file and its directory, one by one.
-        let mut state = init();
-        let mut paths = Vec::with_capacity(count);
-        for n in 0..count {
-            paths.push(file(&mut state, n)?.target);
-        }
+        let mut paths: Vec<PathBuf> = (0..count).map(&target).collect();
         let dirs: std::collections::BTreeSet<PathBuf> = paths
             .iter()
             .filter_map(|p| p.parent().map(Path::to_path_buf))

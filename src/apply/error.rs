@@ -3,7 +3,7 @@
 //! Every cause is a typed value, rendered only when printed: the operator sees each
 //! `caused by:` line, and the exit code is chosen from the variant, never from text.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::store::file::FileKind;
 use crate::store::in_use::InUse;
@@ -379,6 +379,27 @@ fn list(items: &[Mismatch]) -> String {
 }
 
 impl ApplyError {
+    /// This error with the plan file `file` called `name` (`prepare`'s own plan, a file the
+    /// operator never named and that is gone once the error is printed).
+    pub fn with_plan_named(self, file: &Path, name: &Path) -> ApplyError {
+        match self {
+            ApplyError::Manifest { path, problem } if path == file => ApplyError::Manifest {
+                path: name.to_path_buf(),
+                problem,
+            },
+            ApplyError::Io {
+                action,
+                path,
+                source,
+            } if path == file => ApplyError::Io {
+                action,
+                path: name.to_path_buf(),
+                source,
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

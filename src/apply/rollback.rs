@@ -390,6 +390,7 @@ fn execute(prepared: Prepared, journal: &mut Journal) -> Result<RolledBack, Appl
                 ..*w
             })
         },
+        |n| staged[n].target.clone(),
         durable::Points {
             written: "restored",
             synced: "restores-synced",

@@ -158,7 +158,7 @@ pub fn apply(loaded: &Loaded, opts: &ApplyOptions) -> Result<Outcome, ApplyError
         ..
     } = &saved
     else {
-        unreachable!("save_originals says it backed up")
+        unreachable!("save_originals returns what it backed up")
     };
     let before = before.clone();
     journal.append(saved, true)?;
@@ -340,6 +340,7 @@ fn carry_out(
                 mtime_ns: None,
             })
         },
+        |n| root.join(m.changes[originals[n].index].path()),
         durable::Points {
             written: "written",
             synced: "written-synced",
@@ -444,7 +445,7 @@ fn save_originals(
     originals: &[Original],
 ) -> Result<Event, ApplyError> {
     let pack = save_pack(backup, root, m, originals)?;
-    tracing::info!(files = pack.len(), "originals written");
+    tracing::info!(files = pack.count(), "originals written");
     failpoint::hit("original", 0)?;
     let snap_path = backup.snapshot_before();
     let snapshot_sha256 = snapshot.write(&snap_path)?;
@@ -456,7 +457,7 @@ fn save_originals(
     ];
     durable::sync_filesystem(&backup.root, &written)?;
     Ok(Event::BackedUp {
-        originals: pack.len(),
+        originals: pack.count(),
         snapshot_sha256,
     })
 }
@@ -475,27 +476,42 @@ fn save_pack(
     let mut pack = backup::PackWriter::default();
     let mut failed = None;
     let path = backup.originals_pack();
+    let ours = std::fs::symlink_metadata(&path).is_err();
+    let saved: Vec<&Original> = originals.iter().filter(|o| o.len.is_some()).collect();
     let written = durable::write_new_with(&path, durable::own_perms(0o600), |file| {
         let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
-        for o in originals.iter().filter(|o| o.len.is_some()) {
-            let Change::Edit(e) = &m.changes[o.index] else {
-                unreachable!("originals are of edits")
-            };
-            let from = check::original_path(root, &copies, o.index, &e.path);
-            match read_original(&from, e) {
-                Ok(bytes) => pack.add(&mut w, &bytes)?,
-                Err(err) => {
-                    failed = Some(err);
-                    return Err(std::io::Error::other("an original could not be saved"));
+        // Read a batch at a time on every core, added in the plan's order.
+        for batch in saved.chunks(1024) {
+            let read = crate::par::map_chunks(batch, crate::par::cores(), |part| {
+                part.iter()
+                    .map(|o| {
+                        let Change::Edit(e) = &m.changes[o.index] else {
+                            unreachable!("originals are of edits")
+                        };
+                        read_original(&check::original_path(root, &copies, o.index, &e.path), e)
+                    })
+                    .collect::<Vec<_>>()
+            });
+            for bytes in read.into_iter().flatten() {
+                match bytes {
+                    Ok(bytes) => pack.add(&mut w, &bytes)?,
+                    Err(err) => {
+                        failed = Some(err);
+                        return Err(std::io::Error::other("an original could not be saved"));
+                    }
                 }
             }
         }
         w.flush()
     });
-    if let Some(err) = failed {
+    if let Some(err) = failed.or(written.err()) {
+        // No part of a pack left: the backup holds nothing of this apply but its plan and
+        // journal, and a store that did not change.
+        if ours {
+            let _ = std::fs::remove_file(&path);
+        }
         return Err(err);
     }
-    written?;
     Ok(pack)
 }
 

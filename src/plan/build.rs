@@ -202,7 +202,7 @@ pub fn plan_read<'s>(
     if !unloadable.is_empty() {
         return Err(PlanError::Unloadable(unloadable));
     }
-    // Each stream's edits are its own: made on a few threads, kept in store order.
+    // Each stream's edits are its own: decided on a few threads, kept in store order.
     let streams: Vec<(&crate::store::Account, &crate::store::Stream)> = store.streams().collect();
     let parts = crate::par::map_chunks(&streams, crate::par::cores(), edit_streams);
     let mut metas = Vec::new();
@@ -238,7 +238,7 @@ pub fn plan_read<'s>(
             .count();
 
     // The store's own warnings (one or two per stream at worst) are made again when the
-    // plan is written, after the others (see [`Plan::warnings`]).
+    // plan is written, and come before these (see [`Plan::warnings`]).
     let mut warnings = report::inventory_warnings(&inventory);
     warnings.extend(recreated.warnings);
     warnings.extend(std::mem::take(&mut tail_changes.warnings));

@@ -110,22 +110,23 @@ impl Manifest {
             w,
             self,
             &|each| self.warnings.iter().cloned().for_each(each),
-            self.changes.iter().map(Cow::Borrowed),
+            self.changes.iter().map(change_text),
         )
     }
 }
 
 /// Writes a manifest as `plan` does, byte for byte: pretty JSON (two spaces) and a newline.
 /// The fields come from `head`, but `warnings` and `changes`, which come one at a time
-/// from `warnings` (handing each to the function it is given) and `changes`: thousands of
+/// from `warnings` (handing each to the function it is given) and `changes` (each as
+/// [`change_text`] makes it): thousands of
 /// streams' edits are tens of megabytes, and their warnings several, made as they are
 /// written rather than held (see [`crate::plan::Plan`]). The bytes are those of `serde_json::to_writer_pretty`
 /// on the whole manifest; the one writer of the format, whatever holds the changes.
-pub fn write_parts<'c>(
+pub fn write_parts(
     w: &mut impl std::io::Write,
     head: &Manifest,
     warnings: Warnings<'_>,
-    changes: impl Iterator<Item = Cow<'c, Change>>,
+    changes: impl Iterator<Item = Vec<u8>>,
 ) -> std::io::Result<()> {
     // The head ends `"changes": []` and the closing brace: held back, the changes go there.
     const END: &[u8] = b"[]\n}";
@@ -136,23 +137,30 @@ pub fn write_parts<'c>(
     };
     serde_json::to_writer_pretty(&mut held, &Head::of(head, warnings))?;
     assert_eq!(held.tail, END, "`changes` is the manifest's last field");
-    let mut buf = Vec::new();
     let mut first = true;
-    for change in changes {
+    for text in changes {
         w.write_all(if first { b"[\n    " } else { b",\n    " })?;
         first = false;
-        buf.clear();
-        serde_json::to_writer_pretty(&mut buf, &*change)?;
-        // An element of `changes` is two levels deep; a newline inside JSON text is always
-        // escaped, so every newline here is the formatter's.
-        for (i, line) in buf.split(|&b| b == b'\n').enumerate() {
-            if i > 0 {
-                w.write_all(b"\n    ")?;
-            }
-            w.write_all(line)?;
-        }
+        w.write_all(&text)?;
     }
     w.write_all(if first { b"[]\n}\n" } else { b"\n  ]\n}\n" })
+}
+
+/// One element of `changes` as [`write_parts`] writes it (made wherever is convenient: on
+/// several threads for thousands of changes).
+pub fn change_text(change: &Change) -> Vec<u8> {
+    let mut pretty = Vec::new();
+    serde_json::to_writer_pretty(&mut pretty, change).expect("a change always serializes");
+    // An element of `changes` is two levels deep; a newline inside JSON text is always
+    // escaped, so every newline here is the formatter's.
+    let mut text = Vec::with_capacity(pretty.len() + pretty.len() / 16);
+    for (i, line) in pretty.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            text.extend_from_slice(b"\n    ");
+        }
+        text.extend_from_slice(line);
+    }
+    text
 }
 
 /// Passes writes on but the last `keep` bytes.

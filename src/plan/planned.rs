@@ -3,8 +3,9 @@
 //!
 //! At thousands of streams those edits are nearly all of a manifest (both files' text, a
 //! diff and hashes for each: tens of megabytes). Planning decides them and keeps only that
-//! decision; [`Plan::changes`] makes them from the store, a batch at a time on every core,
-//! as they are written or read, so the whole is never held.
+//! decision (but for an encrypted `meta.inf`, sealed once with a fresh nonce and held);
+//! [`Plan::changes`] makes them from the store, a batch at a time on every core, as they
+//! are written or read, so the whole is never held.
 
 use std::borrow::Cow;
 
@@ -142,7 +143,7 @@ impl<'s> Plan<'s> {
             w,
             &self.head,
             &|each| self.each_warning(each),
-            self.changes(),
+            self.changes().map(|c| super::manifest::change_text(&c)),
         )
     }
 
