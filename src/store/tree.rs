@@ -72,8 +72,9 @@ impl Entry {
 
 /// Every entry under `dir` (not `dir` itself), in path order, without following symlinks.
 pub fn list(dir: &Path) -> Result<Vec<Entry>, StoreError> {
-    let mut entries = Vec::new();
-    walk(dir, "", &mut entries)?;
+    let out = std::sync::Mutex::new(Vec::new());
+    walk(dir, "", &out, true)?;
+    let mut entries = out.into_inner().expect("a walker panicked");
     // Paths are unique; an unstable sort needs no scratch copy of 100,000 entries.
     entries.sort_unstable();
     Ok(entries)
@@ -195,7 +196,18 @@ pub fn summarize_file(path: &Path) -> Result<TreeSummary, StoreError> {
     })
 }
 
-fn walk(dir: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<(), StoreError> {
+/// Lists `dir` (named `rel`) into `out`, one directory at a time. With `split`, the first
+/// directory with many subdirectories (a store's streams, a Raft directory's groups) has
+/// them walked on every core: a listing is a stat per entry, and 100,000 of them are most
+/// of the time apply spends checking a store.
+fn walk(
+    dir: &Path,
+    rel: &str,
+    out: &std::sync::Mutex<Vec<Entry>>,
+    split: bool,
+) -> Result<(), StoreError> {
+    let mut here = Vec::new();
+    let mut subdirs = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(StoreError::io(dir))? {
         let entry = entry.map_err(StoreError::io(dir))?;
         let path = entry.path();
@@ -211,13 +223,23 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<(), StoreError> {
         // Relative to the open directory: no path walk per entry.
         let meta = entry.metadata().map_err(StoreError::io(&path))?;
         let e = Entry::from_metadata(&meta, child.clone());
-        let is_dir = e.kind == 'd';
-        out.push(e);
-        if is_dir {
-            walk(&path, &child, out)?;
+        if e.kind == 'd' {
+            subdirs.push((path, child));
         }
+        here.push(e);
     }
-    Ok(())
+    out.lock().expect("a walker panicked").append(&mut here);
+    const MANY: usize = 64;
+    if split && subdirs.len() >= MANY {
+        let parts = crate::par::map_chunks(&subdirs, crate::par::cores(), |part| {
+            part.iter()
+                .try_for_each(|(path, child)| walk(path, child, out, false))
+        });
+        return parts.into_iter().collect();
+    }
+    subdirs
+        .iter()
+        .try_for_each(|(path, child)| walk(path, child, out, split))
 }
 
 #[cfg(test)]
