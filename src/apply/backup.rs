@@ -837,21 +837,6 @@ mod snapshot_tests {
 mod after_tests {
     use super::*;
 
-    fn manifest(store: &Path) -> Manifest {
-        Manifest {
-            schema: crate::plan::manifest::SCHEMA.into(),
-            schema_version: crate::plan::manifest::SCHEMA_VERSION,
-            tool_version: "0".into(),
-            created_at: chrono::DateTime::UNIX_EPOCH,
-            store: store.display().to_string(),
-            summary: Default::default(),
-            inventory: None,
-            tail: None,
-            survivors: None,
-            warnings: Vec::new(),
-            changes: Vec::new(),
-        }
-    }
 
     /// `write_after` on another thread, given at most a minute: a hang is a failure.
     fn after_within_a_minute(
@@ -862,7 +847,7 @@ mod after_tests {
     ) -> Result<String, ApplyError> {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let m = manifest(&root);
+            let m = Manifest::empty(&root);
             let known = Default::default();
             let _ = tx.send(write_after(&before, &sha, &root, &m, &[], &known, &after));
         });

@@ -968,19 +968,7 @@ mod tests {
 
     /// A plan as `plan` writes it, for `store`, with no changes.
     fn empty_plan(store: &Path) -> Vec<u8> {
-        let m = Manifest {
-            schema: SCHEMA.into(),
-            schema_version: crate::plan::manifest::SCHEMA_VERSION,
-            tool_version: "0".into(),
-            created_at: chrono::DateTime::UNIX_EPOCH,
-            store: store.display().to_string(),
-            summary: Default::default(),
-            inventory: None,
-            tail: None,
-            survivors: None,
-            warnings: Vec::new(),
-            changes: Vec::new(),
-        };
+        let m = Manifest::empty(store);
         let mut out = Vec::new();
         m.write_to(&mut out).unwrap();
         out

@@ -115,6 +115,26 @@ impl Manifest {
     }
 }
 
+#[cfg(test)]
+impl Manifest {
+    /// A manifest for `store` that changes nothing, made at the epoch (for tests).
+    pub fn empty(store: &std::path::Path) -> Manifest {
+        Manifest {
+            schema: SCHEMA.into(),
+            schema_version: SCHEMA_VERSION,
+            tool_version: "0".into(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            store: store.display().to_string(),
+            summary: Summary::default(),
+            inventory: None,
+            tail: None,
+            survivors: None,
+            warnings: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+}
+
 /// Writes a manifest as `plan` does, byte for byte: pretty JSON (two spaces) and a newline.
 /// The fields come from `head`, but `warnings` and `changes`, which come one at a time
 /// from `warnings` (handing each to the function it is given) and `changes` (each as
