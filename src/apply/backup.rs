@@ -837,7 +837,6 @@ mod snapshot_tests {
 mod after_tests {
     use super::*;
 
-
     /// `write_after` on another thread, given at most a minute: a hang is a failure.
     fn after_within_a_minute(
         before: PathBuf,
