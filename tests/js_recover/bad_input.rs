@@ -833,6 +833,21 @@ fn cases() -> Vec<Case> {
             }
         ),
         case!(
+            "prepare into a backup directory inside the store (its plan file is not left there)",
+            1,
+            "is inside the store",
+            || {
+                let fx = Fx::planned();
+                let a = os(&[
+                    &"prepare",
+                    &fx.store,
+                    &"--backup-dir",
+                    &fx.s("jetstream/bk"),
+                ]);
+                (fx, a)
+            }
+        ),
+        case!(
             "apply into a foreign non-empty directory",
             1,
             "already exists and is not empty",
