@@ -562,3 +562,26 @@ fn io_hint(e: &std::io::Error) -> &'static str {
         _ => "check the disk and its filesystem (`dmesg` names I/O errors), then run it again",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepares_own_plan_is_named_as_such_and_nothing_else_is_renamed() {
+        let tmp = Path::new("/srv/.js-recover-prepare-x.json");
+        let name = Path::new("(the plan prepare made)");
+        let changed = |path: &Path| ApplyError::Manifest {
+            path: path.to_path_buf(),
+            problem: ManifestProblem::ChangedWhileApplying,
+        };
+        let renamed = changed(tmp).with_plan_named(tmp, name);
+        assert!(matches!(&renamed, ApplyError::Manifest { path, .. } if path == name));
+        let io = ApplyError::io("read", tmp)(std::io::Error::other("x")).with_plan_named(tmp, name);
+        assert!(matches!(&io, ApplyError::Io { path, .. } if path == name));
+        // The backup's copy, or any other file, keeps its own name.
+        let copy = Path::new("/srv/backup/manifest.json");
+        let kept = changed(copy).with_plan_named(tmp, name);
+        assert!(matches!(&kept, ApplyError::Manifest { path, .. } if path == copy));
+    }
+}

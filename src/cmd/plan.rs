@@ -169,7 +169,7 @@ pub(crate) fn summary(plan: &Plan, out: Option<&PathBuf>) -> String {
         text.push_str(&format!("plan: changes: {}\n", kinds.join(", ")));
         // A store can have thousands of streams: list a screenful, the manifest has the rest.
         const LISTED: usize = 30;
-        for c in plan.first(LISTED) {
+        for c in plan.changes().take(LISTED) {
             match &*c {
                 Change::Edit(e) => text.push_str(&format!("  edit    {}\n", e.path)),
                 Change::Mkdir(d) => text.push_str(&format!("  mkdir   {}\n", d.path)),

@@ -121,21 +121,6 @@ impl<'s> Plan<'s> {
             .chain(self.head.changes.iter().map(Cow::Borrowed))
     }
 
-    /// The first `n` changes.
-    pub fn first(&self, n: usize) -> Vec<Cow<'_, Change>> {
-        let mut made = 0;
-        let metas = self.metas.iter().take_while(|m| {
-            let more = made < n;
-            made += m.len();
-            more
-        });
-        metas
-            .flat_map(|m| m.edits().into_iter().map(Cow::Owned))
-            .chain(self.head.changes.iter().map(Cow::Borrowed))
-            .take(n)
-            .collect()
-    }
-
     /// Writes the manifest, byte for byte as [`Manifest::write_to`] writes
     /// [`Plan::into_manifest`], its changes made as they are written.
     pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {

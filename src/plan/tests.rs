@@ -485,7 +485,7 @@ fn a_plan_written_as_made_is_the_manifest_made_whole() {
     let made = plan_with(&store, now(), &PlanOptions::default()).unwrap();
     let mut written = Vec::new();
     made.write_to(&mut written).unwrap();
-    let first: Vec<Change> = made.first(7).into_iter().map(|c| c.into_owned()).collect();
+    let first: Vec<Change> = made.changes().take(7).map(|c| c.into_owned()).collect();
     let (len, kinds) = (made.len(), made.kinds());
     let m = made.into_manifest();
     let mut whole = serde_json::to_vec_pretty(&m).unwrap();
