@@ -18,6 +18,7 @@ mod matrix;
 mod messy;
 mod operator;
 mod output;
+mod sealed;
 mod serve;
 mod support;
 mod survivors;

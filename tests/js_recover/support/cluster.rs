@@ -194,6 +194,17 @@ impl Cluster {
         replication::wait_replicated_to(&self.nodes, survivor).await
     }
 
+    /// Waits until every node has stored `acct > stream` up to `last_seq` in its own
+    /// store (see `replication::wait_stored_everywhere`).
+    pub async fn wait_stored_everywhere(&self, acct: &str, stream: &str, last_seq: u64) {
+        replication::wait_stored_everywhere(&self.nodes, acct, stream, last_seq).await
+    }
+
+    /// What the nodes say of `acct > stream`'s group (see `replication::group`).
+    pub async fn group(&self, acct: &str, stream: &str) -> Result<replication::Group, String> {
+        replication::group(&self.nodes, acct, stream).await
+    }
+
     /// Crashes every node but `survivor`, stops the survivor cleanly and
     /// returns a copy of its store dir (the dir holding `jetstream/`).
     pub async fn lose_quorum(&mut self, survivor: usize) -> TempDir {

@@ -238,6 +238,17 @@ impl Server {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the process, if it runs.
+    pub fn signal(&self, signal: &str) {
+        if let Some(pid) = self.pid() {
+            let status = Command::new("kill")
+                .args([&format!("-{signal}"), &pid.to_string()])
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill -{signal} {pid}: {status}");
+        }
+    }
+
     /// SIGKILL: the crash a lost node suffers; nothing is flushed.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -44,6 +44,98 @@ pub async fn wait_replicated_to(nodes: &[Server], survivor: usize) -> Vec<String
     }
 }
 
+/// Waits until every node that holds `acct > stream` has stored up to `last_seq` in its
+/// own store (`/jsz` reports each node's local state); panics after 30 s.
+///
+/// Raft's "current, no lag" says a replica *has* the entries, not that it applied them.
+/// A config change goes through the meta group, not the stream's: a follower that
+/// applies `sealed: true` before the last messages of its stream log drops them
+/// (`processJetStreamMsg` bails on a sealed stream), and the group disagrees with itself.
+pub async fn wait_stored_everywhere(nodes: &[Server], acct: &str, stream: &str, last_seq: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let behind = match group(nodes, acct, stream).await {
+            Ok(g) => g.stored_short_of(last_seq),
+            Err(e) => vec![e],
+        };
+        if behind.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{acct} > {stream} never reached seq {last_seq} on every replica:\n  {}",
+                behind.join("\n  ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What the nodes' `/jsz` say of one stream's group, the leader's view of Raft beside
+/// each member's own store.
+#[derive(Debug)]
+pub struct Group {
+    pub leader: String,
+    /// Per member, the leader included: the last sequence its own store holds, or None
+    /// if it does not hold the stream.
+    pub stored: BTreeMap<String, Option<u64>>,
+    /// The replicas the leader sees current, with no lag: they hold every log entry.
+    pub current: std::collections::BTreeSet<String>,
+}
+
+impl Group {
+    /// "member: state" for every member whose store is short of `last_seq`.
+    pub fn stored_short_of(&self, last_seq: u64) -> Vec<String> {
+        self.stored
+            .iter()
+            .filter(|(_, stored)| stored.is_none_or(|s| s < last_seq))
+            .map(|(member, stored)| format!("{member}: stored through {stored:?}"))
+            .collect()
+    }
+}
+
+/// The group of `acct > stream`, as its leader and each member report it.
+pub async fn group(nodes: &[Server], acct: &str, stream: &str) -> Result<Group, String> {
+    let key = format!("{acct} > {stream}");
+    let mut views = BTreeMap::new();
+    for node in nodes {
+        views.insert(node.name.clone(), view(node).await?);
+    }
+    let leader = views
+        .values()
+        .find_map(|v| v.get(&key)?["cluster"]["leader"].as_str())
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| format!("{key}: no leader"))?
+        .to_string();
+    let lead = views
+        .get(&leader)
+        .and_then(|v| v.get(&key))
+        .ok_or_else(|| format!("{key}: leader {leader} does not report it"))?;
+    let replicas = lead["cluster"]["replicas"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let name = |r: &Value| r["name"].as_str().unwrap_or_default().to_string();
+    let current = replicas
+        .iter()
+        .filter(|r| r["current"] == json!(true) && r["lag"].as_u64().unwrap_or(0) == 0)
+        .map(name)
+        .collect();
+    let members = std::iter::once(leader.clone()).chain(replicas.iter().map(name));
+    let stored = members
+        .map(|m| {
+            let last = views.get(&m).and_then(|v| v.get(&key));
+            let last = last.map(|e| e["state"]["last_seq"].as_u64().unwrap_or(0));
+            (m, last)
+        })
+        .collect();
+    Ok(Group {
+        leader,
+        stored,
+        current,
+    })
+}
+
 /// One node's view: "acct > stream[ > consumer]" -> jsz entry.
 type View = BTreeMap<String, Value>;
 
