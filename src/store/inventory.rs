@@ -49,6 +49,14 @@ pub enum Class {
     NotInCluster,
 }
 
+impl Asset {
+    /// Held here, and this node's Raft snapshot knew a later sequence (a stream) or ack
+    /// floor (a consumer) than the store holds.
+    pub fn raft_ahead(&self) -> bool {
+        self.store_last_seq.is_some() && self.raft_last_seq > self.store_last_seq
+    }
+}
+
 impl Class {
     pub fn held(self) -> bool {
         matches!(self, Class::Here | Class::HereBehind | Class::NotInCluster)
@@ -101,6 +109,13 @@ pub struct Asset {
     pub store_last_seq: Option<u64>,
     /// What this node's Raft snapshot of the group knew of the same.
     pub raft_last_seq: Option<u64>,
+    /// A sealed stream: the messages this node's Raft snapshot counts as proposed to the
+    /// group and not stored here (its failed count, `clfs`). nats-server 2.10 and 2.11
+    /// drop, on a follower that applies the seal before messages its log holds, messages
+    /// the other replicas stored and acknowledged (`processJetStreamMsg` bails on a sealed
+    /// stream), and compact that log at once; another copy may hold them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_here: Option<u64>,
     pub consumers: Vec<Asset>,
     /// Several survivors: the store_dir of the survivor whose copy is used, when it is not
     /// the target's own.
@@ -322,9 +337,11 @@ fn classify(
                     raft_last_seq: None,
                     consumers: Vec::new(),
                     held_by: None,
+                    refused_here: None,
                 })
                 .collect(),
             held_by: None,
+            refused_here: None,
         });
     }
     streams.sort_by(|a, b| (&a.account, &a.name).cmp(&(&b.account, &b.name)));
@@ -376,12 +393,18 @@ fn stream_asset(
     names: &Names,
 ) -> Asset {
     let head = cluster.groups.get(&sa.group.name);
-    let raft_last_seq = head.and_then(|h| h.stream.as_ref()).map(|s| s.last_seq);
+    let snapshot = head.and_then(|h| h.stream.as_ref());
+    let raft_last_seq = snapshot.map(|s| s.last_seq);
     let store_last_seq = here
         .and_then(|s| s.state.as_ref().ok())
         .map(|st| st.last_seq);
+    let sealed = sa.config.get("sealed").and_then(|v| v.as_bool()) == Some(true);
+    let refused_here = snapshot
+        .map(|s| s.failed)
+        .filter(|&failed| sealed && failed > 0 && here.is_some());
     let class = match here {
         Some(_) if raft_last_seq > store_last_seq && store_last_seq.is_some() => Class::HereBehind,
+        Some(_) if refused_here.is_some() => Class::HereBehind,
         Some(_) => Class::Here,
         None if sa.group.storage == Storage::Memory => Class::Memory,
         None if me.is_some_and(|m| sa.group.peers.iter().any(|p| p == m)) => {
@@ -423,6 +446,7 @@ fn stream_asset(
                 raft_last_seq: None,
                 consumers: Vec::new(),
                 held_by: None,
+                refused_here: None,
             });
         }
     }
@@ -445,6 +469,7 @@ fn stream_asset(
         raft_last_seq,
         consumers,
         held_by: None,
+        refused_here,
     }
 }
 
@@ -493,6 +518,7 @@ fn consumer_asset(
         raft_last_seq: raft_floor,
         consumers: Vec::new(),
         held_by: None,
+        refused_here: None,
     }
 }
 

@@ -453,11 +453,20 @@ fn stream_tail(
         not_replayed: Vec::new(),
         blocked: None,
     };
+    let field = |k: &str| stream.meta.as_ref().and_then(|m| m.field(k));
+    let sealed = field("sealed").is_some_and(|v| v == serde_json::Value::Bool(true));
+    // A sealed stream whose snapshot counts failed proposals: they may be messages only
+    // this node refused (see `Asset::refused_here`), so this node's count is not the one
+    // the cluster's sequences follow.
+    let mut refused_here = None;
     // `clfs`, the count of failed proposals: stored sequence = lseq + 1 - clfs.
     let mut clfs = match &group.snapshot {
         None => 0,
         Some(s) => match stream_ops::decode_snapshot(&s.data) {
-            Ok(snap) => snap.failed,
+            Ok(snap) => {
+                refused_here = Some(snap.failed).filter(|&n| sealed && n > 0);
+                snap.failed
+            }
             Err(e) => {
                 tail.blocked = Some(format!(
                     "its Raft snapshot does not decode ({}), so the offset between logged and \
@@ -468,7 +477,6 @@ fn stream_tail(
             }
         },
     };
-    let field = |k: &str| stream.meta.as_ref().and_then(|m| m.field(k));
     let transformed = field("subject_transform").is_some_and(|v| v.is_object());
     let rollups = field("allow_rollup_hdrs").is_some_and(|v| v == serde_json::Value::Bool(true));
     // An atomic batch being logged: its id and messages (2.12+). A batch is stored whole at
@@ -616,6 +624,16 @@ fn stream_tail(
     // A message logged twice (a leader change re-proposing it) is stored once: the first.
     tail.messages.sort_by_key(|m| (m.seq, m.index));
     tail.messages.dedup_by_key(|m| m.seq);
+    if let Some(failed) = refused_here.filter(|_| !tail.messages.is_empty()) {
+        tail.blocked = Some(format!(
+            "the stream is sealed and this node's Raft snapshot counts {failed} proposals it did \
+             not store: nats-server 2.10 and 2.11 drop, on a follower that applies the seal \
+             first, messages the other replicas stored, so the sequences the cluster gave the \
+             {} messages of its log are not known (those listed count this node's refusals; \
+             the cluster's are up to {failed} higher)",
+            tail.messages.len()
+        ));
+    }
     // Removals logged after the last message the store applied may not be applied; doing
     // one again is harmless. Each becomes sequences the store or the tail holds.
     let gate = applied_through.unwrap_or(0);

@@ -1,21 +1,30 @@
-//! A sealed stream one replica dropped the messages of, on nats-server 2.11 (2.10 too;
-//! 2.12 no longer does): the seal is a stream update that goes through the meta group, the
+//! Sealed streams one replica dropped messages of, on nats-server 2.11 (2.10 too; 2.12 no
+//! longer does): the seal is a stream update that goes through the meta group, the
 //! messages go through the stream's own group, and a follower that applies the seal before
 //! messages its log already holds drops them for good (`processJetStreamMsg` in
-//! server/stream.go bails on a sealed stream). Made here on purpose: the follower is paused
-//! (SIGSTOP) while a new stream is filled and sealed in one go (an archive), then let go.
+//! server/stream.go bails on a sealed stream, counting each as a failed proposal). Made
+//! here on purpose: the follower is paused (SIGSTOP) while messages are published to
+//! streams and they are sealed, then let go. Which of its streams lose the race, and how
+//! many messages, is the server's scheduling; each stream ends one of three ways:
 //!
-//! Its store then lacks every message; its stream log does not. (It would compact the log
-//! at once had the failures changed its store: `doSnapshot` in `monitorStream` runs on a
-//! new failure count but returns when the store's state is the one last snapshotted. So
-//! a replica that dropped only the last messages keeps no copy of them anywhere.)
+//! - **whole**: the follower stored every message;
+//! - **in the log**: it dropped every message of a stream it held none of: the store's
+//!   state is the one last snapshotted, so `doSnapshot` (`monitorStream`) does not compact,
+//!   and the log keeps them;
+//! - **gone from this disk**: it dropped messages after storing some; the new failure
+//!   count makes it snapshot its changed state at once, and the log that held them is
+//!   compacted away.
 //!
-//! With that follower as the only survivor, `plan` lists exactly the messages only its log
-//! holds, `prepare` writes them back, a standalone server of the same release serves the
-//! sealed stream and its consumer as the cluster's leaders held them, and `rollback` gives
-//! the survivor back byte for byte.
+//! Trials go on until both kinds of loss are seen. With that follower as the only
+//! survivor: `plan` writes back exactly what the log holds; a stream gone from this disk
+//! is `here-behind` in the inventory with exactly the count it dropped (`refused_here`), a
+//! `behind-raft-state` warning says so, and `--require-complete` refuses the plan (exit
+//! 7); after `prepare` a standalone server of the same release serves every stream and
+//! consumer as the cluster's leaders held them, but for the streams gone from this disk,
+//! which it serves as the survivor holds them; `rollback` gives the survivor back byte for
+//! byte.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
@@ -28,16 +37,29 @@ use crate::support::scenario::{consume, create_stream, durable, publish, retry};
 use crate::support::{snapshot, verify_standalone, Cluster, ClusterOpts, SysAccount, ACCOUNT_A};
 
 const VERSION: &str = "2.11.11";
-/// Messages published while the follower is paused; then the consumer, led elsewhere,
-/// is sent `DELIVERED` of them and acks the first `ACKED`.
-const MESSAGES: usize = 15;
+/// Messages every stream ends with.
+const MESSAGES: u64 = 100;
+/// Messages the `LATER` stream of a trial holds on every replica before the pause.
+const BEFORE: u64 = 5;
+/// The `ARCHIVE` stream's consumer, led elsewhere, is sent this many after the pause and
+/// acks the first `ACKED`.
 const DELIVERED: usize = 4;
 const ACKED: usize = 2;
-/// Streams tried until one is short on the paused follower (2.11.11: nearly every one).
-const TRIALS: usize = 4;
+/// Trials before giving up on seeing both kinds of loss.
+const TRIALS: usize = 16;
+
+/// How a stream stands on the paused follower, by its live `/jsz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Whole,
+    /// Nothing stored: the log keeps what was dropped.
+    InLog,
+    /// Stored through this sequence; the rest is gone from this disk.
+    Gone(u64),
+}
 
 #[tokio::test(flavor = "multi_thread")]
-async fn v2_11_11_messages_a_replica_dropped_at_the_seal_come_back_from_its_log() {
+async fn v2_11_11_messages_a_replica_dropped_at_the_seal_come_back_or_are_reported() {
     let mut cluster = Cluster::start(&ClusterOpts {
         version: VERSION.into(),
         sys: SysAccount::Default,
@@ -53,47 +75,81 @@ async fn v2_11_11_messages_a_replica_dropped_at_the_seal_come_back_from_its_log(
     let js = jetstream::new(client.clone());
     let follower = cluster.nodes[paused].name.clone();
 
-    let mut short = None;
+    let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
+    let seen = |o: &BTreeMap<String, Outcome>, f: fn(&Outcome) -> bool| o.values().any(f);
     for trial in 0..TRIALS {
-        let name = format!("SEALED{trial}");
-        let config = stream::Config {
-            name: name.clone(),
-            subjects: vec![format!("sealed{trial}.>")],
+        if seen(&outcomes, |o| *o == Outcome::InLog)
+            && seen(&outcomes, |o| matches!(o, Outcome::Gone(_)))
+        {
+            break;
+        }
+        // An archive, empty until the pause, with a consumer; a stream that already holds
+        // `BEFORE` messages everywhere.
+        let archive = stream::Config {
+            name: format!("ARCHIVE{trial}"),
+            subjects: vec![format!("archive{trial}.>")],
             num_replicas: 3,
             ..Default::default()
         };
-        let s = create_stream(&js, config.clone()).await;
+        let later = stream::Config {
+            name: format!("LATER{trial}"),
+            subjects: vec![format!("later{trial}.>")],
+            ..archive.clone()
+        };
+        let s = create_stream(&js, archive.clone()).await;
         let reader = durable(&s, "reader", 0).await;
-        cluster.wait_stored_everywhere("A", &name, 0).await;
-        lead_elsewhere(&client, &name, &follower).await;
+        create_stream(&js, later.clone()).await;
+        let (a_subject, l_subject) = (format!("archive{trial}.a"), format!("later{trial}.a"));
+        let before = format!("{}-before", later.name);
+        publish(&js, &before, &[&l_subject], BEFORE as usize).await;
+        cluster.wait_stored_everywhere("A", &archive.name, 0).await;
+        cluster
+            .wait_stored_everywhere("A", &later.name, BEFORE)
+            .await;
+        lead_elsewhere(&client, &archive.name, Some("reader"), &follower).await;
+        lead_elsewhere(&client, &later.name, None, &follower).await;
 
         cluster.nodes[paused].signal("STOP");
-        let subject = format!("sealed{trial}.a");
-        publish(&js, &name, &[&subject], MESSAGES).await;
-        let sealed = stream::Config {
-            sealed: true,
-            ..config
-        };
-        retry(&format!("seal {name}"), || js.update_stream(sealed.clone())).await;
+        // The archive's messages last and its seal first: the likelier it drops them all.
+        let rest = (MESSAGES - BEFORE) as usize;
+        publish(&js, &later.name, &[&l_subject], rest).await;
+        publish(&js, &archive.name, &[&a_subject], MESSAGES as usize).await;
+        for config in [&archive, &later] {
+            let sealed = stream::Config {
+                sealed: true,
+                ..config.clone()
+            };
+            retry(&format!("seal {}", config.name), || {
+                js.update_stream(sealed.clone())
+            })
+            .await;
+        }
         cluster.nodes[paused].signal("CONT");
         consume(&reader, DELIVERED, ACKED).await;
 
-        let stored = caught_up(&cluster, &name, &follower).await;
-        if stored < MESSAGES as u64 {
-            short = Some((name, stored));
-            break;
+        for name in [archive.name, later.name] {
+            let outcome = match caught_up(&cluster, &name, &follower).await {
+                MESSAGES => Outcome::Whole,
+                0 => Outcome::InLog,
+                stored => Outcome::Gone(stored),
+            };
+            outcomes.insert(name, outcome);
         }
     }
-    let (name, stored) = short.unwrap_or_else(|| {
-        panic!("{follower} stored every message of all {TRIALS} sealed streams: did {VERSION} stop dropping them?")
-    });
-    let expected = snapshot(&cluster.url(via)).await;
-    let s = &expected.accounts["A"].streams[&name];
-    assert_eq!(s.last_seq, MESSAGES as u64, "{s:?}");
-    let c = &s.consumers["reader"];
-    assert_eq!(c.ack_floor_stream_seq, ACKED as u64, "{c:?}");
-    assert_eq!(c.delivered_stream_seq, DELIVERED as u64, "{c:?}");
-    assert_eq!(c.num_pending, (MESSAGES - DELIVERED) as u64, "{c:?}");
+    assert!(
+        seen(&outcomes, |o| *o == Outcome::InLog)
+            && seen(&outcomes, |o| matches!(o, Outcome::Gone(_))),
+        "{follower} after {TRIALS} trials: {outcomes:?}; did {VERSION} stop dropping messages at the seal?"
+    );
+    let mut expected = snapshot(&cluster.url(via)).await;
+    let a = expected.accounts.get_mut("A").unwrap();
+    for name in outcomes.keys() {
+        assert_eq!(a.streams[name].last_seq, MESSAGES, "{:?}", a.streams[name]);
+        if let Some(c) = a.streams[name].consumers.get("reader") {
+            assert_eq!(c.ack_floor_stream_seq, ACKED as u64, "{c:?}");
+            assert_eq!(c.delivered_stream_seq, DELIVERED as u64, "{c:?}");
+        }
+    }
     drop(client);
 
     cluster.crash_all();
@@ -101,10 +157,7 @@ async fn v2_11_11_messages_a_replica_dropped_at_the_seal_come_back_from_its_log(
     let store = work.path().join("store");
     copy_tree(&cluster.store_dirs[paused], &store);
     let original = tree(&store);
-    let _ = std::fs::remove_dir_all("/tmp/w/sealkeep");
-    copy_tree(&store, std::path::Path::new("/tmp/w/sealkeep"));
 
-    // The plan lists exactly what only the log holds.
     let plan = work.path().join("plan.json");
     js_recover()
         .arg("plan")
@@ -115,16 +168,78 @@ async fn v2_11_11_messages_a_replica_dropped_at_the_seal_come_back_from_its_log(
         .assert()
         .success();
     let manifest: Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
-    let recovered: BTreeSet<u64> = manifest["tail"]["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["found"]["stream"] == json!(name))
-        .flat_map(|s| s["recovered"].as_array().unwrap().iter())
-        .flat_map(|r| r["first"].as_u64().unwrap()..=r["last"].as_u64().unwrap())
-        .collect();
-    let missing: BTreeSet<u64> = (stored + 1..=MESSAGES as u64).collect();
-    assert_eq!(recovered, missing, "{:#}", manifest["tail"]);
+    let inventory = |name: &str| {
+        manifest["inventory"]["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == json!(name))
+            .unwrap_or_else(|| panic!("{name} not in {:#}", manifest["inventory"]))
+            .clone()
+    };
+    // What the standalone server must serve of each stream that lost messages for good.
+    let mut partial = BTreeMap::new();
+    let (mut from_log, mut behind) = (0, 0);
+    for (name, outcome) in &outcomes {
+        let asset = inventory(name);
+        let logged = recovered(&manifest, name);
+        let stored = match *outcome {
+            Outcome::Whole => MESSAGES,
+            Outcome::InLog => 0,
+            Outcome::Gone(stored) => stored,
+        };
+        if stored == MESSAGES {
+            assert!(logged.is_empty(), "{name}: {:#}", manifest["tail"]);
+            assert_eq!(asset["class"], "here", "{asset:#}");
+        } else if !logged.is_empty() {
+            // Written back, each at the sequence the cluster gave it.
+            assert_eq!(
+                logged,
+                (stored + 1..=MESSAGES).collect(),
+                "{name}: {:#}",
+                manifest["tail"]
+            );
+            assert_eq!(asset["class"], "here", "{asset:#}");
+            from_log += 1;
+        } else {
+            // Counted, never numbered wrong: the snapshot's refusals and the log's messages
+            // it cannot place make up exactly what this copy lacks.
+            let refused = asset["refused_here"].as_u64().unwrap_or(0);
+            let unplaced = tail_found(&manifest, name)
+                .filter(|f| f["blocked"].is_string())
+                .map_or(0, |f| f["messages"].as_u64().unwrap());
+            assert_eq!(asset["class"], "here-behind", "{asset:#}");
+            assert_eq!(
+                refused + unplaced,
+                MESSAGES - stored,
+                "{name}: {asset:#} {:#}",
+                manifest["tail"]
+            );
+            let warned = manifest["warnings"].as_array().unwrap().iter().any(|w| {
+                let m = w["message"].as_str().unwrap();
+                w["code"] == "behind-raft-state"
+                    && m.contains(&format!("stream `{name}`"))
+                    && m.contains(&format!("counts {refused} messages"))
+            });
+            assert!(warned, "{name}: {:#}", manifest["warnings"]);
+            let cluster_had = a.streams.remove(name).unwrap();
+            partial.insert(name.clone(), (stored, cluster_had));
+            behind += 1;
+        }
+    }
+    assert!(
+        from_log > 0 && behind > 0,
+        "{outcomes:?}: {:#}",
+        manifest["tail"]
+    );
+    js_recover()
+        .arg("plan")
+        .arg(&store)
+        .arg("--require-complete")
+        .arg("--out")
+        .arg(work.path().join("refused.json"))
+        .assert()
+        .code(7);
 
     let backup = work.path().join("backup");
     js_recover()
@@ -137,24 +252,55 @@ async fn v2_11_11_messages_a_replica_dropped_at_the_seal_come_back_from_its_log(
         .success();
     let served = work.path().join("served");
     copy_tree(&store, &served);
-    let log = verify_standalone(VERSION, &served, &expected, SysAccount::Default)
-        .await
-        .log;
-    let bad = crate::support::standalone::bad_lines(&log);
+    let report = verify_standalone(VERSION, &served, &expected, SysAccount::Default).await;
+    let bad = crate::support::standalone::bad_lines(&report.log);
     assert!(bad.is_empty(), "{bad:?}");
+    for (name, (stored, cluster_had)) in &partial {
+        let got = &report.actual.accounts["A"].streams[name];
+        assert_eq!(
+            (got.first_seq, got.last_seq, got.messages),
+            (1, *stored, *stored),
+            "{name}: {got:?} (the cluster: {cluster_had:?})"
+        );
+    }
 
     js_recover().arg("rollback").arg(&backup).assert().success();
     assert_same_tree(&original, &tree(&store));
 }
 
-/// Steps the leaders of `stream` and its consumer `reader` down until neither is on
+/// What the plan's tail section found in `stream`'s log, if anything.
+fn tail_found<'m>(manifest: &'m Value, stream: &str) -> Option<&'m Value> {
+    manifest["tail"]["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["found"])
+        .find(|f| f["stream"] == json!(stream))
+}
+
+/// The sequences the plan's tail section writes back into `stream`.
+fn recovered(manifest: &Value, stream: &str) -> BTreeSet<u64> {
+    manifest["tail"]["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["found"]["stream"] == json!(stream))
+        .flat_map(|s| s["recovered"].as_array().unwrap().iter())
+        .flat_map(|r| r["first"].as_u64().unwrap()..=r["last"].as_u64().unwrap())
+        .collect()
+}
+
+/// Steps the leaders of `stream` and of its `consumer` down until neither is on
 /// `follower`.
-async fn lead_elsewhere(client: &async_nats::Client, stream: &str, follower: &str) {
+async fn lead_elsewhere(
+    client: &async_nats::Client,
+    stream: &str,
+    consumer: Option<&str>,
+    follower: &str,
+) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let targets = [
-        format!("STREAM.INFO.{stream}"),
-        format!("CONSUMER.INFO.{stream}.reader"),
-    ];
+    let mut targets = vec![format!("STREAM.INFO.{stream}")];
+    targets.extend(consumer.map(|c| format!("CONSUMER.INFO.{stream}.{c}")));
     loop {
         let mut moved = false;
         for info in &targets {

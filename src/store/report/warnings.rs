@@ -425,12 +425,21 @@ pub fn inventory_warnings(inv: &Inventory) -> Vec<Warning> {
             Class::HereBehind => out.push(Warning::new(
                 WarningCode::BehindRaftState,
                 &path,
-                format!(
-                    "{what} ends at seq {} here, but this node's Raft snapshot of it knew seq {}: \
-                     another copy may hold more",
-                    s.store_last_seq.unwrap_or(0),
-                    s.raft_last_seq.unwrap_or(0)
-                ),
+                match s.refused_here.filter(|_| !s.raft_ahead()) {
+                    Some(failed) => format!(
+                        "{what} is sealed, and this node's Raft snapshot counts {failed} messages \
+                         proposed to it that this node did not store: nats-server 2.10 and 2.11 \
+                         drop, on a follower that applies the seal first, messages the other \
+                         replicas stored and acknowledged. Another copy may hold up to {failed} \
+                         more (a proposal every replica refused, such as a duplicate, counts too)"
+                    ),
+                    _ => format!(
+                        "{what} ends at seq {} here, but this node's Raft snapshot of it knew seq \
+                         {}: another copy may hold more",
+                        s.store_last_seq.unwrap_or(0),
+                        s.raft_last_seq.unwrap_or(0)
+                    ),
+                },
             )),
             Class::NotInCluster => out.push(Warning::new(
                 WarningCode::NotInCluster,
