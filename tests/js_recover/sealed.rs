@@ -1,4 +1,4 @@
-//! Sealed streams one replica dropped messages of, on nats-server 2.11 (2.10 too; 2.12 no
+//! Sealed streams one replica dropped messages of, on nats-server 2.10 and 2.11 (2.12 no
 //! longer does): the seal is a stream update that goes through the meta group, the
 //! messages go through the stream's own group, and a follower that applies the seal before
 //! messages its log already holds drops them for good (`processJetStreamMsg` in
@@ -36,7 +36,6 @@ use crate::support::fsutil::copy_tree;
 use crate::support::scenario::{consume, create_stream, durable, publish, retry};
 use crate::support::{snapshot, verify_standalone, Cluster, ClusterOpts, SysAccount, ACCOUNT_A};
 
-const VERSION: &str = "2.11.11";
 /// Messages every stream ends with.
 const MESSAGES: u64 = 100;
 /// Messages the `LATER` stream of a trial holds on every replica before the pause.
@@ -59,9 +58,18 @@ enum Outcome {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn v2_11_11_messages_a_replica_dropped_at_the_seal_come_back_or_are_reported() {
+async fn v2_11_11_messages_a_follower_dropped_at_the_seal_come_back_or_are_reported() {
+    dropped_at_the_seal("2.11.11").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_10_26_messages_a_follower_dropped_at_the_seal_come_back_or_are_reported() {
+    dropped_at_the_seal("2.10.26").await;
+}
+
+async fn dropped_at_the_seal(version: &str) {
     let mut cluster = Cluster::start(&ClusterOpts {
-        version: VERSION.into(),
+        version: version.into(),
         sys: SysAccount::Default,
         ..ClusterOpts::default()
     })
@@ -139,7 +147,7 @@ async fn v2_11_11_messages_a_replica_dropped_at_the_seal_come_back_or_are_report
     assert!(
         seen(&outcomes, |o| *o == Outcome::InLog)
             && seen(&outcomes, |o| matches!(o, Outcome::Gone(_))),
-        "{follower} after {TRIALS} trials: {outcomes:?}; did {VERSION} stop dropping messages at the seal?"
+        "{follower} after {TRIALS} trials: {outcomes:?}; did {version} stop dropping messages at the seal?"
     );
     let mut expected = snapshot(&cluster.url(via)).await;
     let a = expected.accounts.get_mut("A").unwrap();
@@ -252,7 +260,7 @@ async fn v2_11_11_messages_a_replica_dropped_at_the_seal_come_back_or_are_report
         .success();
     let served = work.path().join("served");
     copy_tree(&store, &served);
-    let report = verify_standalone(VERSION, &served, &expected, SysAccount::Default).await;
+    let report = verify_standalone(version, &served, &expected, SysAccount::Default).await;
     let bad = crate::support::standalone::bad_lines(&report.log);
     assert!(bad.is_empty(), "{bad:?}");
     for (name, (stored, cluster_had)) in &partial {
