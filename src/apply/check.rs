@@ -700,7 +700,7 @@ impl Checked {
             let Change::Remove(r) = &m.changes[index] else {
                 unreachable!("dirs are removals")
             };
-            let now = tree::summarize_entries(&tree::inside(listing, &r.path))?;
+            let now = tree::summarize_inside(listing, &r.path);
             if now.fingerprint != r.fingerprint {
                 self.drift.push(Mismatch {
                     path: r.path.clone(),

@@ -322,7 +322,7 @@ fn read_account(
                 let mut groups = Vec::new();
                 for (group, group_path) in dir_entries(&entry_path)? {
                     let size = if file::kind_at(&group_path) == Some(FileKind::Directory) {
-                        tree::summarize_entries(&tree::inside(&listing, &group))?
+                        tree::summarize_inside(&listing, &group)
                     } else {
                         tree::summarize_file(&group_path)?
                     };

@@ -77,22 +77,39 @@ pub fn list(dir: &Path) -> Result<Vec<Entry>, StoreError> {
     let mut entries = out.into_inner().expect("a walker panicked");
     // Paths are unique; an unstable sort needs no scratch copy of 100,000 entries.
     entries.sort_unstable();
+    // Grown by doubling: up to half of it is slack, held as long as the listing is.
+    entries.shrink_to_fit();
     Ok(entries)
+}
+
+/// The entries of `listing` (see [`list`]) inside its directory `dir`, with their paths
+/// relative to it, as [`list`] of that directory names them.
+fn inside_each<'a>(listing: &'a [Entry], dir: &str) -> impl Iterator<Item = (&'a str, &'a Entry)> {
+    let prefix = format!("{dir}/");
+    let start = listing.partition_point(|e| e.path.as_str() < prefix.as_str());
+    let skip = prefix.len();
+    listing[start..]
+        .iter()
+        .take_while(move |e| e.path.starts_with(&prefix))
+        .map(move |e| (&e.path[skip..], e))
 }
 
 /// The entries of `listing` (see [`list`]) inside its directory `dir`, relative to it, as
 /// [`list`] of that directory gives them.
+#[cfg(test)]
 pub fn inside(listing: &[Entry], dir: &str) -> Vec<Entry> {
-    let prefix = format!("{dir}/");
-    let start = listing.partition_point(|e| e.path.as_str() < prefix.as_str());
-    listing[start..]
-        .iter()
-        .take_while(|e| e.path.starts_with(&prefix))
-        .map(|e| Entry {
-            path: e.path[prefix.len()..].to_string(),
+    inside_each(listing, dir)
+        .map(|(path, e)| Entry {
+            path: path.to_string(),
             ..e.clone()
         })
         .collect()
+}
+
+/// [`summarize_entries`] of the entries of `listing` inside its directory `dir` (relative
+/// to it), without copying them.
+pub fn summarize_inside(listing: &[Entry], dir: &str) -> TreeSummary {
+    summarize_each(inside_each(listing, dir).map(|(path, e)| ("", path, e)))
 }
 
 /// `listing` (of some directory `d`) as a listing of `d`'s parent: `entry` is `d` itself,
@@ -134,21 +151,26 @@ pub fn summarize_excluding(dir: &Path, exclude: &[String]) -> Result<TreeSummary
 
 /// The summary of a listing (see [`list`]).
 pub fn summarize_entries(entries: &[Entry]) -> Result<TreeSummary, StoreError> {
-    Ok(summarize_each(entries.iter().map(|e| ("", e))))
+    Ok(summarize_each(
+        entries.iter().map(|e| ("", e.path.as_str(), e)),
+    ))
 }
 
 /// [`summarize_entries`] of [`nested`]`(entry, listing)`, without making that listing.
 pub fn summarize_nested(entry: &Entry, listing: &[Entry]) -> TreeSummary {
     let prefix = format!("{}/", entry.path);
-    let under = listing.iter().map(|e| (prefix.as_str(), e));
-    summarize_each(std::iter::once(("", entry)).chain(under))
+    let under = listing
+        .iter()
+        .map(|e| (prefix.as_str(), e.path.as_str(), e));
+    summarize_each(std::iter::once(("", entry.path.as_str(), entry)).chain(under))
 }
 
-/// The summary of entries given as (prefix, entry): the path of each is the two together.
-fn summarize_each<'a>(entries: impl Iterator<Item = (&'a str, &'a Entry)>) -> TreeSummary {
+/// The summary of entries given as (prefix, path, entry): the path of each is the first
+/// two together; the entry's own path is not used.
+fn summarize_each<'a>(entries: impl Iterator<Item = (&'a str, &'a str, &'a Entry)>) -> TreeSummary {
     let mut hasher = Sha256::new();
     let (mut files, mut dirs, mut bytes) = (0, 0, 0);
-    for (prefix, e) in entries {
+    for (prefix, path, e) in entries {
         match e.kind {
             'd' => dirs += 1,
             _ => {
@@ -157,8 +179,8 @@ fn summarize_each<'a>(entries: impl Iterator<Item = (&'a str, &'a Entry)>) -> Tr
             }
         }
         hasher.update(format!(
-            "{prefix}{}\0{}\0{}\0{}\0{:o}\n",
-            e.path, e.kind, e.size, e.mtime_ns, e.mode
+            "{prefix}{path}\0{}\0{}\0{}\0{:o}\n",
+            e.kind, e.size, e.mtime_ns, e.mode
         ));
     }
     TreeSummary {
@@ -258,6 +280,10 @@ mod tests {
         let all = list(dir.path()).unwrap();
         assert_eq!(
             summarize_entries(&inside(&all, "a")).unwrap(),
+            summarize(&dir.path().join("a")).unwrap()
+        );
+        assert_eq!(
+            summarize_inside(&all, "a"),
             summarize(&dir.path().join("a")).unwrap()
         );
         let a = Entry::stat(&dir.path().join("a"), "a".into()).unwrap();
