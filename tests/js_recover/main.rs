@@ -13,6 +13,7 @@ mod e2e_plan;
 mod e2e_tail;
 mod faults;
 mod fixtures;
+mod global;
 mod in_use;
 mod matrix;
 mod messy;

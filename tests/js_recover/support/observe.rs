@@ -52,7 +52,9 @@ fn names(v: &Value, field: &str) -> Vec<String> {
     names
 }
 
-async fn account_state(client: &Client) -> AccountExpect {
+/// Every stream (with its consumers, KV and object buckets) of the account `client` is
+/// logged in to.
+pub async fn account_state(client: &Client) -> AccountExpect {
     let mut out = AccountExpect::default();
     let listed = api(client, "$JS.API.STREAM.NAMES", json!({})).await;
     for name in names(&listed, "streams") {
