@@ -1,6 +1,7 @@
 //! The integration suite, one binary: CLI behaviour on the bundled example store, and
 //! end-to-end scenarios against real nats-server clusters that lose quorum.
 
+mod aged;
 mod apply_cli;
 mod bad_input;
 mod cli;

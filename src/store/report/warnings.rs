@@ -10,7 +10,7 @@ use super::super::crypto::Unsealed;
 use super::super::index_db::IndexError;
 use super::super::inventory::{Asset, Class, Inventory};
 use super::super::tail::{SeqRange, Tails};
-use super::super::{ChecksumState, MetaContent, Store, Stream};
+use super::super::{ChecksumState, MetaContent, MetaFile, Store, Stream};
 
 /// Every warning js-recover gives, by its stable code (kebab-case on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -54,6 +54,8 @@ pub enum WarningCode {
     ConsumerRecreated,
     /// A missing consumer is not recreated: the server deletes what only it still needed.
     MessagesDeletedAtLoad,
+    /// Messages older than the stream's `max_age`: the server deletes them as it loads it.
+    ExpireAtLoad,
     /// The cluster's meta state could not be read (or only in part).
     RaftStateUnreadable,
     /// Messages or consumer acks only in this node's Raft log (what `inspect` finds).
@@ -74,7 +76,7 @@ pub enum WarningCode {
 
 impl WarningCode {
     /// Every code, in the order the README lists them.
-    pub const ALL: [WarningCode; 29] = [
+    pub const ALL: [WarningCode; 30] = [
         WarningCode::CopiedFromSurvivor,
         WarningCode::ConsumedRemoved,
         WarningCode::RaftTail,
@@ -87,6 +89,7 @@ impl WarningCode {
         WarningCode::BehindRaftState,
         WarningCode::ConsumerRecreated,
         WarningCode::MessagesDeletedAtLoad,
+        WarningCode::ExpireAtLoad,
         WarningCode::RaftStateUnreadable,
         WarningCode::InterestRetention,
         WarningCode::WorkqueueRetention,
@@ -130,6 +133,7 @@ impl WarningCode {
             WarningCode::BehindRaftState => "behind-raft-state",
             WarningCode::ConsumerRecreated => "consumer-recreated",
             WarningCode::MessagesDeletedAtLoad => "messages-deleted-at-load",
+            WarningCode::ExpireAtLoad => "expire-at-load",
             WarningCode::RaftStateUnreadable => "raft-state-unreadable",
             WarningCode::RaftTail => "raft-tail",
             WarningCode::RaftTailRecovered => "raft-tail-recovered",
@@ -219,6 +223,9 @@ pub fn each_warning(store: &Store, each: &mut dyn FnMut(Warning)) {
             ),
         });
     }
+    let now = crate::clock::now()
+        .timestamp_nanos_opt()
+        .unwrap_or(i64::MAX);
     for (a, s) in store.streams() {
         let Some(meta) = &s.meta else { continue };
         let name = s.name();
@@ -262,6 +269,7 @@ pub fn each_warning(store: &Store, each: &mut dyn FnMut(Warning)) {
         if let Some(r @ ("interest" | "workqueue")) = meta.str_field("retention").as_deref() {
             out.push(retention_warning(name, r, s));
         }
+        out.extend(expiry_warning(name, meta, s, now));
         out.extend(origin_warnings(store, a, name, s));
         if matches!(s.state, Err(IndexError::Missing)) {
             out.push(Warning::new(
@@ -577,6 +585,63 @@ fn retention_warning(name: &str, retention: &str, s: &Stream) -> Warning {
         WarningCode::WorkqueueRetention
     };
     Warning::new(code, &s.dir, msg)
+}
+
+/// A stream with `max_age` whose oldest message here is older than that, `now` (ns since
+/// the epoch): a server deletes every such message as it loads the stream
+/// (`expireMsgsOnRecover` in server/filestore.go), before a backup can copy it. The outage
+/// itself ages them: a bucket with a one-hour TTL, recovered the next morning, loads empty.
+fn expiry_warning(name: &str, meta: &MetaFile, s: &Stream, now: i64) -> Option<Warning> {
+    let max_age = meta.field("max_age")?.as_i64().filter(|&a| a > 0)?;
+    let cutoff = now.checked_sub(max_age)?;
+    let when = |ts: i64| {
+        chrono::DateTime::from_timestamp_nanos(ts)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let age = crate::units::human_duration(max_age);
+    let (Ok(st), false) = (&s.state, s.state_stale) else {
+        return Some(Warning::new(
+            WarningCode::ExpireAtLoad,
+            &s.dir,
+            format!(
+                "stream `{name}` keeps messages for {age} (max_age), and without a current \
+                 msgs/index.db the ages of its messages are not known here: a server deletes \
+                 every one older than {} as it loads the stream, before `nats account backup` \
+                 can copy it. They stay in any copy of the survivor's store that no server has \
+                 loaded",
+                when(cutoff)
+            ),
+        ));
+    };
+    if st.messages == 0 || st.first_ts <= 0 || st.first_ts >= cutoff {
+        return None;
+    }
+    let which = if st.last_ts < cutoff {
+        format!(
+            "all {} of its messages here (seq {}..{}, the newest from {}) are",
+            st.messages,
+            st.first_seq,
+            st.last_seq,
+            when(st.last_ts)
+        )
+    } else {
+        format!(
+            "its messages here from seq {} (from {}) up to the first newer than {} are",
+            st.first_seq,
+            when(st.first_ts),
+            when(cutoff)
+        )
+    };
+    Some(Warning::new(
+        WarningCode::ExpireAtLoad,
+        &s.dir,
+        format!(
+            "stream `{name}` keeps messages for {age} (max_age) and {which} older than that: a \
+             server deletes them as it loads the stream, before `nats account backup` can copy \
+             them, as the cluster would have had it run. They stay in any copy of the survivor's \
+             store that no server has loaded"
+        ),
+    ))
 }
 
 /// For a consumer a standalone server would refuse as it is: why, and that plan fixes it.
