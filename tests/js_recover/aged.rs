@@ -21,7 +21,7 @@ const VERSION: &str = "2.12.8";
 const MESSAGES: usize = 10;
 /// The short stream's `max_age`.
 /// Long enough for the cluster to stop before it ages anything out itself.
-const SHORT: Duration = Duration::from_secs(8);
+const SHORT: Duration = Duration::from_secs(15);
 
 /// The `expire-at-load` warnings `inspect` gives of `store` at the time `now`.
 fn expiry_warnings(
