@@ -109,11 +109,12 @@ pub struct Asset {
     pub store_last_seq: Option<u64>,
     /// What this node's Raft snapshot of the group knew of the same.
     pub raft_last_seq: Option<u64>,
-    /// A sealed stream: the messages this node's Raft snapshot counts as proposed to the
-    /// group and not stored here (its failed count, `clfs`). nats-server 2.10 and 2.11
-    /// drop, on a follower that applies the seal before messages its log holds, messages
-    /// the other replicas stored and acknowledged (`processJetStreamMsg` bails on a sealed
-    /// stream), and compact that log at once; another copy may hold them.
+    /// A stream: the proposals this node's Raft snapshot counts as failed here (`clfs`),
+    /// messages the group's leader accepted that this node did not store. A failure every
+    /// replica shares (a duplicate) counts too, but a change of configuration applied here
+    /// before messages already in the log is not shared: nats-server 2.10 and 2.11 drop
+    /// them on such a follower (a seal; a lower `max_msgs` with `discard: new`) and
+    /// compact that log at once. Another copy may hold up to this many more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused_here: Option<u64>,
     pub consumers: Vec<Asset>,
@@ -398,10 +399,9 @@ fn stream_asset(
     let store_last_seq = here
         .and_then(|s| s.state.as_ref().ok())
         .map(|st| st.last_seq);
-    let sealed = sa.config.get("sealed").and_then(|v| v.as_bool()) == Some(true);
     let refused_here = snapshot
         .map(|s| s.failed)
-        .filter(|&failed| sealed && failed > 0 && here.is_some());
+        .filter(|&failed| failed > 0 && here.is_some());
     let class = match here {
         Some(_) if raft_last_seq > store_last_seq && store_last_seq.is_some() => Class::HereBehind,
         Some(_) if refused_here.is_some() => Class::HereBehind,

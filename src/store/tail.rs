@@ -454,17 +454,16 @@ fn stream_tail(
         blocked: None,
     };
     let field = |k: &str| stream.meta.as_ref().and_then(|m| m.field(k));
-    let sealed = field("sealed").is_some_and(|v| v == serde_json::Value::Bool(true));
-    // A sealed stream whose snapshot counts failed proposals: they may be messages only
-    // this node refused (see `Asset::refused_here`), so this node's count is not the one
-    // the cluster's sequences follow.
+    // Failed proposals this node's snapshot counts: they may be messages only this node
+    // refused (see `Asset::refused_here`), and then this node's count is not the one the
+    // cluster's sequences follow.
     let mut refused_here = None;
     // `clfs`, the count of failed proposals: stored sequence = lseq + 1 - clfs.
     let mut clfs = match &group.snapshot {
         None => 0,
         Some(s) => match stream_ops::decode_snapshot(&s.data) {
             Ok(snap) => {
-                refused_here = Some(snap.failed).filter(|&n| sealed && n > 0);
+                refused_here = Some(snap.failed).filter(|&n| n > 0);
                 snap.failed
             }
             Err(e) => {
@@ -624,13 +623,17 @@ fn stream_tail(
     // A message logged twice (a leader change re-proposing it) is stored once: the first.
     tail.messages.sort_by_key(|m| (m.seq, m.index));
     tail.messages.dedup_by_key(|m| m.seq);
-    if let Some(failed) = refused_here.filter(|_| !tail.messages.is_empty()) {
+    // Unless a logged message lands on the store's last one (and is that message), nothing
+    // shows that this node's count of failures is the cluster's.
+    let unverified = applied_through.is_none() && !tail.messages.is_empty();
+    if let Some(failed) = refused_here.filter(|_| unverified) {
         tail.blocked = Some(format!(
-            "the stream is sealed and this node's Raft snapshot counts {failed} proposals it did \
-             not store: nats-server 2.10 and 2.11 drop, on a follower that applies the seal \
-             first, messages the other replicas stored, so the sequences the cluster gave the \
-             {} messages of its log are not known (those listed count this node's refusals; \
-             the cluster's are up to {failed} higher)",
+            "this node's Raft snapshot counts {failed} proposals it did not store, and no \
+             message of its log overlaps the store: if it refused what the other replicas \
+             stored (nats-server 2.10 and 2.11 do, on a follower that applies a seal or a \
+             lower limit first), the sequences the cluster gave the {} messages of its log are \
+             not these (those listed count this node's refusals; the cluster's may be up to \
+             {failed} higher)",
             tail.messages.len()
         ));
     }

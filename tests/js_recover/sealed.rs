@@ -1,11 +1,12 @@
-//! Sealed streams one replica dropped messages of, on nats-server 2.10 and 2.11 (2.12 no
-//! longer does): the seal is a stream update that goes through the meta group, the
-//! messages go through the stream's own group, and a follower that applies the seal before
-//! messages its log already holds drops them for good (`processJetStreamMsg` in
-//! server/stream.go bails on a sealed stream, counting each as a failed proposal). Made
-//! here on purpose: the follower is paused (SIGSTOP) while messages are published to
-//! streams and they are sealed, then let go. Which of its streams lose the race, and how
-//! many messages, is the server's scheduling; each stream ends one of three ways:
+//! Streams one replica dropped messages of at a change of configuration, on nats-server
+//! 2.10 and 2.11 (2.12 no longer does): the change goes through the meta group, the
+//! messages through the stream's own group, and a follower that applies the change before
+//! messages its log already holds refuses them for good (`processJetStreamMsg` in
+//! server/stream.go bails on a sealed stream, and checks limits such as `max_msgs` with
+//! `discard: new`), counting each as a failed proposal. Made here on purpose: the follower
+//! is paused (SIGSTOP) while messages are published and streams are sealed or have their
+//! limit lowered, then let go. Which streams lose the race, and how many messages, is the
+//! server's scheduling; each stream ends one of three ways:
 //!
 //! - **whole**: the follower stored every message;
 //! - **in the log**: it dropped every message of a stream it held none of: the store's
@@ -13,16 +14,18 @@
 //!   and the log keeps them;
 //! - **gone from this disk**: it dropped messages after storing some; the new failure
 //!   count makes it snapshot its changed state at once, and the log that held them is
-//!   compacted away.
+//!   compacted away, or what is left of it cannot be placed: this node's count of
+//!   failures is not the cluster's.
 //!
 //! Trials go on until both kinds of loss are seen. With that follower as the only
-//! survivor: `plan` writes back exactly what the log holds; a stream gone from this disk
-//! is `here-behind` in the inventory with exactly the count it dropped (`refused_here`), a
-//! `behind-raft-state` warning says so, and `--require-complete` refuses the plan (exit
-//! 7); after `prepare` a standalone server of the same release serves every stream and
-//! consumer as the cluster's leaders held them, but for the streams gone from this disk,
-//! which it serves as the survivor holds them; `rollback` gives the survivor back byte for
-//! byte.
+//! survivor: `plan` writes back exactly what the log holds, each message at the sequence
+//! the cluster gave it; a stream gone from this disk is `here-behind` in the inventory,
+//! its snapshot's refusals and its log's unplaced messages making up exactly what it
+//! lacks (`refused_here`, `raft-tail-not-replayed`), a `behind-raft-state` warning says
+//! so, and `--require-complete` refuses the plan (exit 7); after `prepare` a standalone
+//! server of the same release serves every stream and consumer as the cluster's leaders
+//! held them, but for the streams gone from this disk, which it serves as the survivor
+//! holds them; `rollback` gives the survivor back byte for byte.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -114,13 +117,30 @@ async fn dropped_at_the_seal(version: &str) {
         cluster
             .wait_stored_everywhere("A", &later.name, BEFORE)
             .await;
+        // Not sealed: discard new, its limit lowered below what it holds once paused.
+        let limited = stream::Config {
+            name: format!("LIMITED{trial}"),
+            subjects: vec![format!("limited{trial}.>")],
+            discard: stream::DiscardPolicy::New,
+            max_messages: 1000,
+            ..archive.clone()
+        };
+        create_stream(&js, limited.clone()).await;
+        let m_subject = format!("limited{trial}.a");
+        let before = format!("{}-before", limited.name);
+        publish(&js, &before, &[&m_subject], BEFORE as usize).await;
+        cluster
+            .wait_stored_everywhere("A", &limited.name, BEFORE)
+            .await;
         lead_elsewhere(&client, &archive.name, Some("reader"), &follower).await;
         lead_elsewhere(&client, &later.name, None, &follower).await;
+        lead_elsewhere(&client, &limited.name, None, &follower).await;
 
         cluster.nodes[paused].signal("STOP");
         // The archive's messages last and its seal first: the likelier it drops them all.
         let rest = (MESSAGES - BEFORE) as usize;
         publish(&js, &later.name, &[&l_subject], rest).await;
+        publish(&js, &limited.name, &[&m_subject], rest).await;
         publish(&js, &archive.name, &[&a_subject], MESSAGES as usize).await;
         for config in [&archive, &later] {
             let sealed = stream::Config {
@@ -132,10 +152,18 @@ async fn dropped_at_the_seal(version: &str) {
             })
             .await;
         }
+        let lowered = stream::Config {
+            max_messages: (BEFORE * 4) as i64,
+            ..limited.clone()
+        };
+        retry(&format!("lower {}", limited.name), || {
+            js.update_stream(lowered.clone())
+        })
+        .await;
         cluster.nodes[paused].signal("CONT");
         consume(&reader, DELIVERED, ACKED).await;
 
-        for name in [archive.name, later.name] {
+        for name in [archive.name, later.name, limited.name] {
             let outcome = match caught_up(&cluster, &name, &follower).await {
                 MESSAGES => Outcome::Whole,
                 0 => Outcome::InLog,

@@ -435,11 +435,13 @@ pub fn inventory_warnings(inv: &Inventory) -> Vec<Warning> {
                 &path,
                 match s.refused_here.filter(|_| !s.raft_ahead()) {
                     Some(failed) => format!(
-                        "{what} is sealed, and this node's Raft snapshot counts {failed} messages \
-                         proposed to it that this node did not store: nats-server 2.10 and 2.11 \
-                         drop, on a follower that applies the seal first, messages the other \
-                         replicas stored and acknowledged. Another copy may hold up to {failed} \
-                         more (a proposal every replica refused, such as a duplicate, counts too)"
+                        "{what}: this node's Raft snapshot counts {failed} messages proposed to \
+                         it that this node did not store. A change of configuration applied \
+                         here before messages already in the log (a seal, a lower limit with \
+                         discard new) makes nats-server 2.10 and 2.11 drop, on that follower \
+                         only, messages the other replicas stored and acknowledged; a proposal \
+                         every replica refused (a duplicate) counts too. Another copy may hold \
+                         up to {failed} more"
                     ),
                     _ => format!(
                         "{what} ends at seq {} here, but this node's Raft snapshot of it knew seq \
