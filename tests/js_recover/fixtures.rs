@@ -65,6 +65,19 @@ pub fn assert_same_tree(before: &Tree, after: &Tree) {
     assert!(diffs.is_empty(), "trees differ:\n{}", diffs.join("\n"));
 }
 
+/// `prepare --json STORE --backup-dir BACKUP` plus `extra`, which must succeed: its report.
+pub fn prepare_json(store: &Path, backup: &Path, extra: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let out = js_recover()
+        .args(["prepare", "--json"])
+        .arg(store)
+        .arg("--backup-dir")
+        .arg(backup)
+        .args(extra)
+        .assert()
+        .success();
+    serde_json::from_slice(&out.get_output().stdout).expect("prepare --json prints JSON")
+}
+
 /// The `js-recover` binary, with the clock fixed.
 pub fn js_recover() -> Command {
     let mut cmd = Command::cargo_bin("js-recover").unwrap();

@@ -5,9 +5,8 @@
 //! as the cluster's clients did: no user, no password.
 
 use async_nats::jetstream::{self, stream};
-use serde_json::Value;
 
-use crate::fixtures::{assert_same_tree, js_recover, tree};
+use crate::fixtures::{assert_same_tree, js_recover, prepare_json, tree};
 use crate::support::fsutil::copy_tree;
 use crate::support::observe::account_state;
 use crate::support::scenario::{consume, create_stream, durable, publish};
@@ -69,14 +68,7 @@ async fn a_cluster_without_accounts_is_served_from_the_global_account() {
     copy_tree(copy.path(), &store);
     let original = tree(&store);
     let backup = work.path().join("backup");
-    let out = js_recover()
-        .args(["prepare", "--json"])
-        .arg(&store)
-        .arg("--backup-dir")
-        .arg(&backup)
-        .assert()
-        .success();
-    let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let report = prepare_json(&store, &backup, &[]);
     let accounts: Vec<&str> = report["next"]["accounts"]
         .as_array()
         .unwrap()

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::fixtures::{assert_same_tree, js_recover, tree};
+use crate::fixtures::{assert_same_tree, js_recover, prepare_json, tree};
 use crate::support::observe::api;
 use crate::support::scenario::retry;
 use crate::support::{
@@ -263,14 +263,7 @@ async fn messy_cluster_recovers(version: &str) {
     crate::support::fsutil::copy_tree(copy.path(), &store);
     let original = tree(&store);
     let backup = work.path().join("backup");
-    let out = js_recover()
-        .args(["prepare", "--json"])
-        .arg(&store)
-        .arg("--backup-dir")
-        .arg(&backup)
-        .assert()
-        .success();
-    let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let report = prepare_json(&store, &backup, &[]);
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).unwrap()).unwrap();
     // What the store lacks: the memory stream, said as such; every other stream is here.

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::fixtures::{example_store_path, js_recover};
+use crate::fixtures::{example_store_path, js_recover, prepare_json};
 use crate::support::fsutil::copy_tree;
 use crate::support::net::free_port;
 use crate::support::standalone::serve_written;
@@ -16,23 +16,12 @@ use crate::support::{Server, ServerSpec, Standalone, SysAccount};
 /// The release that wrote the example store.
 const VERSION: &str = "2.12.8";
 
-fn prepare(store: &Path, backup: &Path) -> Value {
-    let out = js_recover()
-        .args(["prepare", "--json"])
-        .arg(store)
-        .arg("--backup-dir")
-        .arg(backup)
-        .assert()
-        .success();
-    serde_json::from_slice(&out.get_output().stdout).unwrap()
-}
-
 #[tokio::test]
 async fn the_written_standalone_config_serves_every_stream_and_restore_names_each() {
     let dir = tempfile::tempdir().unwrap();
     let (store, backup) = (dir.path().join("store"), dir.path().join("backup"));
     copy_tree(&example_store_path(), &store);
-    let report = prepare(&store, &backup);
+    let report = prepare_json(&store, &backup, &[]);
     let config_path = backup.join("standalone.conf");
     assert_eq!(report["next"]["config"], config_path.display().to_string());
     let config = std::fs::read_to_string(&config_path).unwrap();
@@ -82,7 +71,7 @@ async fn the_written_standalone_config_serves_every_stream_and_restore_names_eac
     // The same as a server configured by hand (the tests' accounts) serves.
     let other = dir.path().join("other");
     copy_tree(&example_store_path(), &other);
-    prepare(&other, &dir.path().join("other-backup"));
+    prepare_json(&other, &dir.path().join("other-backup"), &[]);
     let by_hand = Standalone::start(VERSION, &other, SysAccount::Default).await;
     let want = by_hand.server.served().await;
     drop(by_hand);
@@ -163,7 +152,7 @@ fn accounts_named_by_public_keys_are_operator_mode_and_said_so() {
     );
 
     let backup = dir.path().join("backup");
-    let report = prepare(&store, &backup);
+    let report = prepare_json(&store, &backup, &[]);
     let config = std::fs::read_to_string(backup.join("standalone.conf")).unwrap();
     assert!(config.contains("Operator (JWT) mode"), "{config}");
     assert!(config.contains(&format!("#   {KEY}")), "{config}");
@@ -222,16 +211,11 @@ async fn a_config_derived_from_the_nodes_own_serves_every_stream_with_its_users(
         .stderr(predicates::str::contains("nothing was changed"));
     crate::fixtures::assert_same_tree(&before, &crate::fixtures::tree(&store));
 
-    let out = js_recover()
-        .args(["prepare", "--json"])
-        .arg(&store)
-        .arg("--backup-dir")
-        .arg(&backup)
-        .arg("--node-config")
-        .arg(&node)
-        .assert()
-        .success();
-    let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let report = prepare_json(
+        &store,
+        &backup,
+        &["--node-config".as_ref(), node.as_os_str()],
+    );
     assert_eq!(
         report["next"]["from_node_config"],
         node.display().to_string()
