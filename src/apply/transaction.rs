@@ -444,11 +444,14 @@ fn save_originals(
     m: &crate::plan::Manifest,
     originals: &[Original],
 ) -> Result<Event, ApplyError> {
+    // The snapshot first: the listing it holds (100,000 entries at 5,000 streams) is let
+    // go before the originals are read, so the two are never held at once.
+    let snap_path = backup.snapshot_before();
+    let snapshot_sha256 = snapshot.write(&snap_path)?;
+    drop(snapshot);
     let pack = save_pack(backup, root, m, originals)?;
     tracing::info!(files = pack.count(), "originals written");
     failpoint::hit("original", 0)?;
-    let snap_path = backup.snapshot_before();
-    let snapshot_sha256 = snapshot.write(&snap_path)?;
     let written = [
         backup.originals_pack(),
         pack.write_index(backup)?,
