@@ -109,12 +109,12 @@ pub struct Asset {
     pub store_last_seq: Option<u64>,
     /// What this node's Raft snapshot of the group knew of the same.
     pub raft_last_seq: Option<u64>,
-    /// A stream: the proposals this node's Raft snapshot counts as failed here (`clfs`),
-    /// messages the group's leader accepted that this node did not store. A failure every
-    /// replica shares (a duplicate) counts too, but a change of configuration applied here
-    /// before messages already in the log is not shared: nats-server 2.10 and 2.11 drop
-    /// them on such a follower (a seal; a lower `max_msgs` with `discard: new`) and
-    /// compact that log at once. Another copy may hold up to this many more.
+    /// A stream whose configuration lets one replica refuse alone (see
+    /// [`super::tail::may_refuse_alone`]): the proposals this node's Raft snapshot counts
+    /// as failed here (`clfs`). nats-server 2.10 and 2.11 drop, on a follower that applies
+    /// a seal or a lower limit before messages already in its log, messages the other
+    /// replicas stored, and compact that log at once; a failure every replica shared (a
+    /// duplicate) counts too. Another copy may hold up to this many more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused_here: Option<u64>,
     pub consumers: Vec<Asset>,
@@ -399,9 +399,10 @@ fn stream_asset(
     let store_last_seq = here
         .and_then(|s| s.state.as_ref().ok())
         .map(|st| st.last_seq);
+    let may_refuse = super::tail::may_refuse_alone(|k| sa.config.get(k).cloned());
     let refused_here = snapshot
         .map(|s| s.failed)
-        .filter(|&failed| failed > 0 && here.is_some());
+        .filter(|&failed| failed > 0 && may_refuse && here.is_some());
     let class = match here {
         Some(_) if raft_last_seq > store_last_seq && store_last_seq.is_some() => Class::HereBehind,
         Some(_) if refused_here.is_some() => Class::HereBehind,

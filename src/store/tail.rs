@@ -428,6 +428,28 @@ enum Removal {
 /// Purges wider than this are not replayed as tombstones (one per sequence).
 const MAX_PURGE_REPLAY: u64 = 100_000;
 
+/// Whether a stream's configuration lets one replica refuse, alone, a message the others
+/// stored: nats-server 2.10 and 2.11 check a seal and limits again as each replica applies
+/// a message, and a follower that applied a change of them (through the meta group) before
+/// messages already in its log refuses those. Only a seal, or a limit that refuses rather
+/// than discards (`discard: new`) or a maximum message size, does that; any other failed
+/// proposal (a duplicate, a wrong expected sequence) fails on every replica alike.
+/// `field` reads the stream's configuration.
+pub fn may_refuse_alone(field: impl Fn(&str) -> Option<serde_json::Value>) -> bool {
+    let int = |k: &str| field(k).and_then(|v| v.as_i64()).unwrap_or(0);
+    let yes = |k: &str| field(k).and_then(|v| v.as_bool()) == Some(true);
+    let discard_new = field("discard")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .as_deref()
+        == Some("new");
+    yes("sealed")
+        || int("max_msg_size") > 0
+        || (discard_new
+            && (int("max_msgs") > 0
+                || int("max_bytes") > 0
+                || (yes("discard_new_per_subject") && int("max_msgs_per_subject") > 0)))
+}
+
 fn stream_tail(
     store: &Store,
     account: &str,
@@ -463,7 +485,7 @@ fn stream_tail(
         None => 0,
         Some(s) => match stream_ops::decode_snapshot(&s.data) {
             Ok(snap) => {
-                refused_here = Some(snap.failed).filter(|&n| n > 0);
+                refused_here = Some(snap.failed).filter(|&n| n > 0 && may_refuse_alone(field));
                 snap.failed
             }
             Err(e) => {
@@ -484,6 +506,9 @@ fn stream_tail(
     let mut open: Option<(Vec<u8>, Vec<stream_ops::StoredMsg>)> = None;
     // The Raft index of the last message the store holds: entries up to it were applied.
     let mut applied_through: Option<u64> = None;
+    // Whether a logged message lands on the store's last one and is that message: then
+    // this node's count of failed proposals numbers the log as the store did.
+    let mut verified = false;
     let mut removals: Vec<(u64, bool, Removal)> = Vec::new();
     for entry in group.entries_after_snapshot() {
         let committed = commit.is_some_and(|c| entry.index <= c);
@@ -566,6 +591,7 @@ fn stream_tail(
                 tail.max_assigned = tail.max_assigned.max(seq);
                 if seq == store_last && !m.is_skip() {
                     applied_through = Some(entry.index);
+                    verified = bounds.last_ts == 0 || m.ts == bounds.last_ts;
                     // The store's last message must be this one, or the sequences the log
                     // maps to are off (a failed proposal this reading does not model).
                     if bounds.last_ts != 0 && m.ts != bounds.last_ts {
@@ -623,13 +649,11 @@ fn stream_tail(
     // A message logged twice (a leader change re-proposing it) is stored once: the first.
     tail.messages.sort_by_key(|m| (m.seq, m.index));
     tail.messages.dedup_by_key(|m| m.seq);
-    // Unless a logged message lands on the store's last one (and is that message), nothing
-    // shows that this node's count of failures is the cluster's.
-    let unverified = applied_through.is_none() && !tail.messages.is_empty();
+    let unverified = !verified && !tail.is_empty();
     if let Some(failed) = refused_here.filter(|_| unverified) {
         tail.blocked = Some(format!(
             "this node's Raft snapshot counts {failed} proposals it did not store, and no \
-             message of its log overlaps the store: if it refused what the other replicas \
+             message of its log is the store's last one: if it refused what the other replicas \
              stored (nats-server 2.10 and 2.11 do, on a follower that applies a seal or a \
              lower limit first), the sequences the cluster gave the {} messages of its log are \
              not these (those listed count this node's refusals; the cluster's may be up to \
@@ -1232,5 +1256,31 @@ mod tests {
         let c = capped(&state(10, 30, &[11, 25, 28]), 26);
         assert_eq!((c.ack_floor_stream, c.delivered_stream), (10, 26));
         assert_eq!(c.pending.keys().copied().collect::<Vec<_>>(), [11, 25]);
+    }
+
+    #[test]
+    fn only_a_seal_or_a_refusing_limit_lets_one_replica_refuse_alone() {
+        let refuses = |config: serde_json::Value| {
+            may_refuse_alone(|k| config.get(k).cloned().filter(|v| !v.is_null()))
+        };
+        assert!(refuses(serde_json::json!({"sealed": true})));
+        assert!(refuses(
+            serde_json::json!({"discard": "new", "max_msgs": 20})
+        ));
+        assert!(refuses(
+            serde_json::json!({"discard": "new", "max_bytes": 1024})
+        ));
+        assert!(refuses(serde_json::json!({"max_msg_size": 1024})));
+        assert!(refuses(serde_json::json!({
+            "discard": "new", "max_msgs_per_subject": 2, "discard_new_per_subject": true
+        })));
+        // Limits that discard old messages, and a KV bucket's history, refuse nothing.
+        assert!(!refuses(
+            serde_json::json!({"discard": "old", "max_msgs": 20})
+        ));
+        assert!(!refuses(serde_json::json!({
+            "discard": "new", "max_msgs": -1, "max_bytes": -1, "max_msg_size": -1,
+            "max_msgs_per_subject": 5, "sealed": false
+        })));
     }
 }

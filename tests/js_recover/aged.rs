@@ -5,7 +5,7 @@
 //! (`expire-at-load`) for exactly the stream whose messages are past it, from the
 //! survivor's `msgs/index.db`, and a standalone server of the same release indeed loads
 //! that stream empty and the other whole. A survivor without `msgs/index.db` (killed) is
-//! warned that the ages are not known.
+//! warned that the ages are not known, once the stream is older than its `max_age`.
 
 use std::time::{Duration, Instant};
 
@@ -115,14 +115,15 @@ async fn messages_past_max_age_are_warned_of_and_a_server_drops_them_at_load() {
         )),
         "{warned:?}"
     );
-    // The killed node's LONG has no index.db: its ages are not known, and it says so.
-    let unknown = expiry_warnings(crashed.path(), after);
-    assert!(
-        unknown
+    // The killed node's LONG has no index.db: once the stream is older than its max_age
+    // its messages' ages are not known, and it says so; before, nothing can have aged out.
+    let long_unknown = |now| {
+        expiry_warnings(crashed.path(), now)
             .iter()
-            .any(|(p, m)| p == "jetstream/A/streams/LONG" && m.contains("not known here")),
-        "{unknown:?}"
-    );
+            .any(|(p, m)| p == "jetstream/A/streams/LONG" && m.contains("not known here"))
+    };
+    assert!(!long_unknown(after));
+    assert!(long_unknown(after + chrono::Duration::hours(2)));
 
     // The warning is true: served once SHORT's max_age has passed, SHORT loads empty and
     // LONG whole.

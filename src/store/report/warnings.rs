@@ -601,24 +601,38 @@ fn expiry_warning(name: &str, meta: &MetaFile, s: &Stream, now: i64) -> Option<W
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     };
     let age = crate::units::human_duration(max_age);
-    let (Ok(st), false) = (&s.state, s.state_stale) else {
-        return Some(Warning::new(
-            WarningCode::ExpireAtLoad,
-            &s.dir,
-            format!(
-                "stream `{name}` keeps messages for {age} (max_age), and without a current \
-                 msgs/index.db the ages of its messages are not known here: a server deletes \
-                 every one older than {} as it loads the stream, before `nats account backup` \
-                 can copy it. They stay in any copy of the survivor's store that no server has \
-                 loaded",
-                when(cutoff)
-            ),
-        ));
-    };
-    if st.messages == 0 || st.first_ts <= 0 || st.first_ts >= cutoff {
+    // Nothing in the stream is older than the stream.
+    let created = meta
+        .str_field("Created")
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c).ok())
+        .and_then(|c| c.timestamp_nanos_opt());
+    if created.is_some_and(|c| c > cutoff) {
         return None;
     }
-    let which = if st.last_ts < cutoff {
+    let st = match (&s.state, s.state_stale) {
+        (Ok(st), false) => st,
+        // An older index.db: messages only get newer, so its first time is a lower bound.
+        (Ok(st), true) if st.first_ts > cutoff => return None,
+        _ => {
+            return Some(Warning::new(
+                WarningCode::ExpireAtLoad,
+                &s.dir,
+                format!(
+                    "stream `{name}` keeps messages for {age} (max_age), and without a current \
+                     msgs/index.db the ages of its messages are not known here: a server \
+                     deletes every one from {} or before as it loads the stream, before `nats \
+                     account backup` can copy it. They stay in any copy of the survivor's store \
+                     that no server has loaded",
+                    when(cutoff)
+                ),
+            ))
+        }
+    };
+    // The server deletes what is at or before `now - max_age`.
+    if st.messages == 0 || st.first_ts <= 0 || st.first_ts > cutoff {
+        return None;
+    }
+    let which = if st.last_ts <= cutoff {
         format!(
             "all {} of its messages here (seq {}..{}, the newest from {}) are",
             st.messages,
@@ -628,7 +642,7 @@ fn expiry_warning(name: &str, meta: &MetaFile, s: &Stream, now: i64) -> Option<W
         )
     } else {
         format!(
-            "its messages here from seq {} (from {}) up to the first newer than {} are",
+            "its messages here from seq {} (from {}) up to the first after {} are",
             st.first_seq,
             when(st.first_ts),
             when(cutoff)
